@@ -1,0 +1,18 @@
+//! The parcel-screening engine. It turns a parcel record into a RELEASE or HOLD decision
+//! with its reasons, and knows nothing of Kafka, HTTP or metrics: the service crate wraps it.
+//!
+//! Layout, one module per concept:
+//! - [`record`]: parcel record v1, the parser/validator, the parcel key.
+//! - [`lists`]: watch-list entries and the loaders (OFAC SDN CSV set, CSL CSV, native JSONL).
+//! - [`known_shippers`]: the known-shipper registry.
+//! - [`matching`]: name normalisation, similarity, the candidate index and the [`matching::Matcher`].
+//! - [`rules`]: the decision rules and their configuration; [`rules::Screener`] is the engine's front door.
+//! - [`decision`]: decision record v1 and the reason codes.
+//! - [`dedup`]: screening-relevant content fingerprints and cross-report consistency checks.
+
+pub mod decision;
+pub mod known_shippers;
+pub mod lists;
+pub mod matching;
+pub mod record;
+pub mod rules;
