@@ -8,11 +8,14 @@
 //! - [`matching`]: name normalisation, similarity, the candidate index and the [`matching::Matcher`].
 //! - [`rules`]: the decision rules and their configuration; [`rules::Screener`] is the engine's front door.
 //! - [`decision`]: decision record v1 and the reason codes.
-//! - [`dedup`]: screening-relevant content fingerprints and cross-report consistency checks.
+//! - [`pipeline`]: one report through dedup and screening, shared by the offline and streaming paths.
+//! - [`dedup`]: which reports of a parcel are duplicates, amendments or cross-feed disagreements.
 
 pub mod decision;
+pub mod dedup;
 pub mod known_shippers;
 pub mod lists;
 pub mod matching;
+pub mod pipeline;
 pub mod record;
 pub mod rules;

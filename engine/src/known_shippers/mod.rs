@@ -181,3 +181,19 @@ pub fn parse_jsonl(text: &str, path: &Path) -> (Vec<KnownShipper>, Vec<LoadProbl
     }
     (shippers, problems)
 }
+
+/// A version name for a registry snapshot, derived from its content: the same shippers give
+/// the same version on every instance and after every restart, so decisions stay
+/// deterministic. `ks-` and 16 hex digits.
+pub fn content_version(registry: &KnownShipperRegistry) -> String {
+    let mut shippers: Vec<&KnownShipper> = registry.iter().collect();
+    shippers.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for shipper in shippers {
+        // Serialising a plain struct of strings and dates cannot fail.
+        let line = serde_json::to_vec(shipper).unwrap_or_default();
+        hasher.update(&line);
+        hasher.update(b"\n");
+    }
+    format!("ks-{:016x}", hasher.digest())
+}

@@ -1,1 +1,365 @@
-//! (Being written.)
+//! The decision rules of SPEC §5 and the [`Screener`], the engine's front door: a validated
+//! parcel record in, a [`Decision`] out.
+//!
+//! Rules run in a fixed order and report reasons in that order, so that the same record
+//! against the same lists always gives the same decision:
+//! 1. watch lists, per party (shipper, consignee, seller): `WL_MATCH` / `WL_POSSIBLE`;
+//! 2. the claimed known shipper: `KS_VERIFIED` (TRUSTED lane) / `KS_MISMATCH` / `KS_SUSPENDED`;
+//! 3. completeness: `DATA_INCOMPLETE`;
+//! 4. reasons given by the caller (the deduplicator's `DATA_INCONSISTENT`);
+//! 5. value: `VALUE_OVER_THRESHOLD`;
+//! 6. goods: `COMMODITY_RESTRICTED`.
+//!
+//! A verified known shipper is still screened against the watch lists and every other rule.
+
+mod config;
+
+pub use config::{
+    KnownShipperRules, MoneyThreshold, RestrictedGoodsRules, RulesConfig, ValueRules,
+    WatchlistRules,
+};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::decision::{
+    round_score, Decision, Lane, ListVersions, PartyRole, Reason, ReasonCode, Verdict,
+    DECISION_SCHEMA,
+};
+use crate::known_shippers::{KnownShipper, KnownShipperRegistry, KnownShipperStatus};
+use crate::matching::{score::score_uniform, tokenize, Matcher, PartyQuery, SearchOptions};
+use crate::record::{Address, Item, ParcelRecord, Party};
+
+/// The screening engine: lists, registry and rules, immutable once built. The service keeps
+/// it behind an `Arc` and swaps in a new one when a list changes.
+#[derive(Debug)]
+pub struct Screener {
+    /// The watch lists, indexed.
+    pub matcher: Arc<Matcher>,
+    /// The known-shipper registry snapshot.
+    pub known_shippers: Arc<KnownShipperRegistry>,
+    pub rules: RulesConfig,
+    /// Named in every decision.
+    pub list_versions: ListVersions,
+}
+
+impl Screener {
+    /// Screens one record. `version` is the decision version the caller assigns (1 for a
+    /// first decision); `extra_reasons` are reasons found outside the record itself
+    /// (`DATA_INCONSISTENT` from cross-feed comparison).
+    pub fn screen(
+        &self,
+        record: &ParcelRecord,
+        version: u32,
+        extra_reasons: &[Reason],
+    ) -> Decision {
+        let started = Instant::now();
+        let mut reasons = Vec::new();
+        self.screen_watchlists(record, &mut reasons);
+        let lane = self.screen_known_shipper(record, &mut reasons);
+        check_completeness(record, &mut reasons);
+        reasons.extend(extra_reasons.iter().cloned());
+        self.check_value(record, &mut reasons);
+        self.check_goods(&record.items, &mut reasons);
+        let verdict = if reasons.iter().any(|r| r.code.holds()) {
+            Verdict::Hold
+        } else {
+            Verdict::Release
+        };
+        self.decision(record, version, verdict, lane, reasons, started)
+    }
+
+    /// The decision for a `CANCEL` record.
+    pub fn cancelled(&self, record: &ParcelRecord, version: u32) -> Decision {
+        self.decision(
+            record,
+            version,
+            Verdict::Cancelled,
+            Lane::Standard,
+            Vec::new(),
+            Instant::now(),
+        )
+    }
+
+    fn decision(
+        &self,
+        record: &ParcelRecord,
+        version: u32,
+        verdict: Verdict,
+        lane: Lane,
+        reasons: Vec<Reason>,
+        started: Instant,
+    ) -> Decision {
+        debug_assert!(verdict != Verdict::Hold || reasons.iter().any(|r| r.code.holds()));
+        Decision {
+            schema: DECISION_SCHEMA.to_string(),
+            parcel_key: record.parcel_key(),
+            record_id: record.record_id.clone(),
+            version,
+            decision: verdict,
+            lane,
+            reasons,
+            list_versions: self.list_versions.clone(),
+            decided_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            latency_ms: round_score(started.elapsed().as_secs_f64() * 1000.0),
+        }
+    }
+
+    fn screen_watchlists(&self, record: &ParcelRecord, reasons: &mut Vec<Reason>) {
+        let rules = &self.rules.watchlist;
+        let mut parties = vec![
+            (PartyRole::Shipper, &record.shipper),
+            (PartyRole::Consignee, &record.consignee),
+        ];
+        if rules.screen_seller {
+            if let Some(seller) = &record.seller {
+                parties.push((PartyRole::Seller, seller));
+            }
+        }
+        let options = SearchOptions {
+            min_score: rules.review_threshold,
+            limit: 1,
+        };
+        for (role, party) in parties {
+            let query = PartyQuery {
+                name: &party.name,
+                country: Some(party.address.country.as_str()),
+            };
+            let Some(best) = self.matcher.search(query, options).into_iter().next() else {
+                continue;
+            };
+            let entry = self.matcher.entry(&best);
+            let code = if best.score >= rules.hold_threshold {
+                ReasonCode::WlMatch
+            } else {
+                ReasonCode::WlPossible
+            };
+            reasons.push(Reason {
+                party: Some(role),
+                list: Some(entry.list.clone()),
+                entry_id: Some(entry.id.clone()),
+                matched_name: Some(self.matcher.matched_name(&best).to_string()),
+                score: Some(round_score(best.score)),
+                ..Reason::new(code)
+            });
+        }
+    }
+
+    /// Checks the claimed known shipper; returns the lane.
+    fn screen_known_shipper(&self, record: &ParcelRecord, reasons: &mut Vec<Reason>) -> Lane {
+        let Some(claimed_id) = &record.known_shipper_id else {
+            return Lane::Standard;
+        };
+        let reason = |code: ReasonCode, score: Option<f64>, detail: String| Reason {
+            party: Some(PartyRole::Shipper),
+            entry_id: Some(claimed_id.clone()),
+            score: score.map(round_score),
+            detail: Some(detail),
+            ..Reason::new(code)
+        };
+        let Some(enrolled) = self.known_shippers.get(claimed_id) else {
+            reasons.push(reason(
+                ReasonCode::KsMismatch,
+                None,
+                "known_shipper_id is not enrolled".to_string(),
+            ));
+            return Lane::Standard;
+        };
+        if enrolled.status != KnownShipperStatus::Active {
+            reasons.push(reason(
+                ReasonCode::KsSuspended,
+                None,
+                format!("enrollment is {}", enrolled.status.as_str()),
+            ));
+            return Lane::Standard;
+        }
+        // Validity is judged on the day the record was sent, not on the day it is screened,
+        // so that a replayed record gets the same decision.
+        let sent_at = DateTime::parse_from_rfc3339(&record.source.sent_at)
+            .map(|t| t.with_timezone(&Utc))
+            .ok();
+        if let Some(sent_at) = sent_at {
+            if !enrolled.is_valid_on(sent_at) {
+                reasons.push(reason(
+                    ReasonCode::KsSuspended,
+                    None,
+                    format!("enrollment is not valid on {}", sent_at.date_naive()),
+                ));
+                return Lane::Standard;
+            }
+        }
+        match self.known_shipper_mismatch(&record.shipper, enrolled) {
+            Some((score, detail)) => {
+                reasons.push(reason(ReasonCode::KsMismatch, Some(score), detail));
+                Lane::Standard
+            }
+            None => {
+                let name_score = self
+                    .matcher
+                    .score_names(&record.shipper.name, &enrolled.name, false)
+                    .score;
+                reasons.push(reason(
+                    ReasonCode::KsVerified,
+                    Some(name_score),
+                    "name, address and country match the enrollment".to_string(),
+                ));
+                Lane::Trusted
+            }
+        }
+    }
+
+    /// Why the shipper does not match its enrollment (score, detail), or `None` if it does.
+    /// Details name fields and thresholds, never the names themselves.
+    fn known_shipper_mismatch(
+        &self,
+        shipper: &Party,
+        enrolled: &KnownShipper,
+    ) -> Option<(f64, String)> {
+        let rules = &self.rules.known_shippers;
+        let name_score = self
+            .matcher
+            .score_names(&shipper.name, &enrolled.name, false)
+            .score;
+        if name_score < rules.name_threshold {
+            return Some((
+                name_score,
+                format!(
+                    "shipper.name does not match the enrolled name (score {:.4} < {})",
+                    name_score, rules.name_threshold
+                ),
+            ));
+        }
+        if shipper.address.country != enrolled.country {
+            return Some((
+                name_score,
+                format!(
+                    "shipper.address.country {} differs from the enrolled country {}",
+                    shipper.address.country, enrolled.country
+                ),
+            ));
+        }
+        let address_score = address_similarity(&shipper.address, &enrolled.address);
+        if address_score < rules.address_threshold {
+            return Some((
+                name_score,
+                format!(
+                    "shipper.address does not match the enrolled address (score {:.4} < {})",
+                    address_score, rules.address_threshold
+                ),
+            ));
+        }
+        None
+    }
+
+    fn check_value(&self, record: &ParcelRecord, reasons: &mut Vec<Reason>) {
+        let rules = &self.rules.value;
+        let Some(threshold) = rules.threshold_for(&record.destination_country) else {
+            return;
+        };
+        let declared = &record.declared_value;
+        let Some(declared_in_threshold_currency) =
+            rules.convert(declared.amount, &declared.currency, &threshold.currency)
+        else {
+            reasons.push(Reason {
+                detail: Some(format!(
+                    "declared_value.currency {} has no exchange rate to {} configured, so the de minimis threshold for {} cannot be checked",
+                    declared.currency, threshold.currency, record.destination_country
+                )),
+                ..Reason::new(ReasonCode::DataIncomplete)
+            });
+            return;
+        };
+        if declared_in_threshold_currency > threshold.amount {
+            reasons.push(Reason {
+                detail: Some(format!(
+                    "declared_value {:.2} {} is over the {} threshold of {:.2} {}",
+                    declared.amount,
+                    declared.currency,
+                    record.destination_country,
+                    threshold.amount,
+                    threshold.currency
+                )),
+                ..Reason::new(ReasonCode::ValueOverThreshold)
+            });
+        }
+    }
+
+    fn check_goods(&self, items: &[Item], reasons: &mut Vec<Reason>) {
+        let rules = &self.rules.restricted_goods;
+        for (position, item) in items.iter().enumerate() {
+            if let Some(prefix) = item.hs_code.as_deref().and_then(|code| {
+                rules
+                    .hs_prefixes
+                    .iter()
+                    .find(|p| code.starts_with(p.as_str()))
+            }) {
+                reasons.push(Reason {
+                    detail: Some(format!(
+                        "items[{position}].hs_code matches restricted HS prefix {prefix}"
+                    )),
+                    ..Reason::new(ReasonCode::CommodityRestricted)
+                });
+                continue;
+            }
+            if let Some(keyword) = rules.matching_keyword(&item.description) {
+                reasons.push(Reason {
+                    detail: Some(format!(
+                        "items[{position}].description matches restricted keyword {keyword:?}"
+                    )),
+                    ..Reason::new(ReasonCode::CommodityRestricted)
+                });
+            }
+        }
+    }
+}
+
+/// `DATA_INCOMPLETE` for parties whose name or address cannot be screened.
+fn check_completeness(record: &ParcelRecord, reasons: &mut Vec<Reason>) {
+    let mut parties = vec![
+        (PartyRole::Shipper, &record.shipper),
+        (PartyRole::Consignee, &record.consignee),
+    ];
+    if let Some(seller) = &record.seller {
+        parties.push((PartyRole::Seller, seller));
+    }
+    for (role, party) in parties {
+        let mut missing = Vec::new();
+        if tokenize(&party.name).is_empty() {
+            missing.push("name has no letters or digits");
+        }
+        if party
+            .address
+            .lines
+            .iter()
+            .all(|line| line.trim().is_empty())
+        {
+            missing.push("address.lines is empty");
+        }
+        if party.address.city.trim().is_empty() {
+            missing.push("address.city is empty");
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        reasons.push(Reason {
+            party: Some(role),
+            detail: Some(format!("{}: {}", role.as_str(), missing.join(", "))),
+            ..Reason::new(ReasonCode::DataIncomplete)
+        });
+    }
+}
+
+/// How well a filed address agrees with an enrolled one-line address, in [0, 1]: token
+/// alignment with every token weighing the same (street numbers and postal codes count as
+/// much as words), legal-form-like words weighing little.
+pub fn address_similarity(filed: &Address, enrolled: &str) -> f64 {
+    let mut filed_text = filed.lines.join(" ");
+    filed_text.push(' ');
+    filed_text.push_str(&filed.city);
+    if let Some(postal_code) = &filed.postal_code {
+        filed_text.push(' ');
+        filed_text.push_str(postal_code);
+    }
+    score_uniform(&tokenize(&filed_text), &tokenize(enrolled)).score
+}

@@ -1,0 +1,528 @@
+//! Deduplication of parcel reports (SPEC §4): the same parcel is reported by the courier's
+//! manifest and by the marketplace's order feed, and feeds are replayed.
+//!
+//! [`Deduplicator`] remembers, per parcel key and per filer, a fingerprint of the
+//! screening-relevant content of the filer's last report and fingerprints of its material
+//! fields (to tell a cross-feed disagreement), plus the decision version and whether the
+//! parcel was cancelled. A report is a duplicate when any filer's last report said the same. It is single-threaded on
+//! purpose: the service keeps one per Kafka partition, so the state of a partition follows the
+//! partition on a rebalance and no lock is needed.
+//!
+//! Memory is bounded: keys expire once older than the window (from their first report) and,
+//! beyond `max_keys`, the oldest keys are evicted first. Both are counted.
+//!
+//! Fingerprints are computed on normalised content (names and addresses as match tokens,
+//! amounts in cents), so a feed writing `JANE DOE` where the other writes `Jane Doe` is a
+//! duplicate, not an amendment.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::matching::tokenize;
+use crate::record::{Action, Address, ParcelRecord, Party};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// How long a parcel key is remembered after its first report.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Most parcel keys remembered (per deduplicator); the oldest are evicted beyond it.
+    pub max_keys: usize,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            window: Duration::from_secs(72 * 3600),
+            max_keys: 1_000_000,
+        }
+    }
+}
+
+/// What to do with a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DedupOutcome {
+    /// A parcel key not seen within the window: screen it, decision version 1.
+    New,
+    /// Nothing new: publish no decision.
+    Duplicate(DuplicateKind),
+    /// The content changed: re-screen and publish `version`. `inconsistent_fields` names the
+    /// material fields on which two different filers disagree (`DATA_INCONSISTENT`); empty
+    /// for an amendment by the same filer.
+    Changed {
+        version: u32,
+        inconsistent_fields: Vec<&'static str>,
+    },
+    /// A `CANCEL`: publish a `CANCELLED` decision with `version`.
+    Cancel { version: u32 },
+}
+
+/// Why a report was suppressed; the label of `screener_duplicates_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DuplicateKind {
+    /// The same content again (a replay, or the other feed agreeing).
+    Exact,
+    /// A report for a parcel already cancelled.
+    AfterCancel,
+}
+
+impl DuplicateKind {
+    pub const ALL: [DuplicateKind; 2] = [DuplicateKind::Exact, DuplicateKind::AfterCancel];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicateKind::Exact => "exact",
+            DuplicateKind::AfterCancel => "after_cancel",
+        }
+    }
+}
+
+/// Filers remembered per parcel (a parcel is reported by its courier and its marketplace,
+/// rarely more); bounds memory per key.
+const MAX_FILERS_PER_PARCEL: usize = 4;
+
+/// The material fields compared across feeds, in the order they are reported.
+pub const MATERIAL_FIELDS: [&str; 4] = ["shipper", "consignee", "declared_value", "items"];
+
+/// Fingerprints of one report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentFingerprint {
+    /// All screening-relevant content.
+    pub content: u64,
+    /// One per [`MATERIAL_FIELDS`] entry.
+    pub material: [u64; 4],
+    /// Who filed it (filer type and id).
+    pub filer: u64,
+}
+
+impl ContentFingerprint {
+    pub fn of(record: &ParcelRecord) -> Self {
+        let shipper = party_hash(&record.shipper);
+        let consignee = party_hash(&record.consignee);
+        let mut value = Xxh3::new();
+        value.update(&cents(record.declared_value.amount).to_le_bytes());
+        value.update(record.declared_value.currency.as_bytes());
+        let mut items = Xxh3::new();
+        for item in &record.items {
+            push_tokens(&mut items, &item.description);
+            items.update(item.hs_code.as_deref().unwrap_or("").as_bytes());
+            items.update(&item.quantity.to_le_bytes());
+            items.update(&cents(item.value.amount).to_le_bytes());
+            items.update(item.value.currency.as_bytes());
+            items.update(item.country_of_origin.as_deref().unwrap_or("").as_bytes());
+            items.update(b"|");
+        }
+        let material = [shipper, consignee, value.digest(), items.digest()];
+
+        let mut content = Xxh3::new();
+        for part in material {
+            content.update(&part.to_le_bytes());
+        }
+        content.update(
+            &record
+                .seller
+                .as_ref()
+                .map(party_hash)
+                .unwrap_or(0)
+                .to_le_bytes(),
+        );
+        content.update(record.known_shipper_id.as_deref().unwrap_or("").as_bytes());
+        content.update(b"|");
+        content.update(record.origin_country.as_deref().unwrap_or("").as_bytes());
+        content.update(record.destination_country.as_bytes());
+        content.update(&record.piece_count.to_le_bytes());
+        content.update(&cents(record.gross_weight.value).to_le_bytes());
+        content.update(&[record.gross_weight.unit as u8, record.mode as u8]);
+
+        let mut filer = Xxh3::new();
+        filer.update(record.source.filer_type.as_str().as_bytes());
+        filer.update(b"|");
+        filer.update(record.source.filer_id.as_bytes());
+        ContentFingerprint {
+            content: content.digest(),
+            material,
+            filer: filer.digest(),
+        }
+    }
+}
+
+/// Hundredths, rounded: amounts that print the same compare the same.
+fn cents(amount: f64) -> i64 {
+    (amount * 100.0).round() as i64
+}
+
+fn push_tokens(hasher: &mut Xxh3, text: &str) {
+    for token in tokenize(text) {
+        hasher.update(token.text.as_bytes());
+        hasher.update(b" ");
+    }
+    hasher.update(b"|");
+}
+
+fn party_hash(party: &Party) -> u64 {
+    let mut hasher = Xxh3::new();
+    push_tokens(&mut hasher, &party.name);
+    push_address(&mut hasher, &party.address);
+    hasher.digest()
+}
+
+fn push_address(hasher: &mut Xxh3, address: &Address) {
+    for line in &address.lines {
+        push_tokens(hasher, line);
+    }
+    push_tokens(hasher, &address.city);
+    push_tokens(hasher, address.region.as_deref().unwrap_or(""));
+    push_tokens(hasher, address.postal_code.as_deref().unwrap_or(""));
+    hasher.update(address.country.as_bytes());
+}
+
+/// Records `fingerprint` as its filer's last report. A parcel reported by more than
+/// [`MAX_FILERS_PER_PARCEL`] filers keeps the first ones; later newcomers are still compared
+/// with them.
+fn remember_report(reports: &mut Vec<ContentFingerprint>, fingerprint: ContentFingerprint) {
+    match reports
+        .iter()
+        .position(|report| report.filer == fingerprint.filer)
+    {
+        Some(position) => reports[position] = fingerprint,
+        None if reports.len() < MAX_FILERS_PER_PARCEL => reports.push(fingerprint),
+        None => {}
+    }
+}
+
+/// What is remembered per parcel key.
+#[derive(Debug, Clone)]
+struct ParcelState {
+    /// The last report of each filer (courier, marketplace …), first filer first.
+    reports: Vec<ContentFingerprint>,
+    /// The version of the last decision published for the key.
+    version: u32,
+    cancelled: bool,
+    /// When the key was first reported (milliseconds since the epoch); the window counts
+    /// from here.
+    first_seen_ms: i64,
+}
+
+/// Counters of what the deduplicator did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DedupStats {
+    pub expired: u64,
+    pub evicted: u64,
+}
+
+/// The per-partition deduplicator.
+#[derive(Debug)]
+pub struct Deduplicator {
+    config: DedupConfig,
+    states: HashMap<Box<str>, ParcelState>,
+    /// Keys in the order they were first reported, for expiry and eviction (oldest first).
+    /// A key appears once: it is pushed when it enters `states` and popped when it leaves.
+    arrival_order: VecDeque<(Box<str>, i64)>,
+    stats: DedupStats,
+}
+
+impl Deduplicator {
+    pub fn new(config: DedupConfig) -> Self {
+        Deduplicator {
+            config,
+            states: HashMap::new(),
+            arrival_order: VecDeque::new(),
+            stats: DedupStats::default(),
+        }
+    }
+
+    /// Number of parcel keys remembered.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    pub fn stats(&self) -> DedupStats {
+        self.stats
+    }
+
+    /// Decides what a report means, and remembers it. `now_ms` is the report's time
+    /// (its Kafka timestamp, or `sent_at` offline): expiry follows it, not the wall clock,
+    /// so that a replay is judged as the original was.
+    pub fn observe(
+        &mut self,
+        parcel_key: &str,
+        record: &ParcelRecord,
+        now_ms: i64,
+    ) -> DedupOutcome {
+        self.expire(now_ms);
+        let fingerprint = ContentFingerprint::of(record);
+        let Some(state) = self.states.get_mut(parcel_key) else {
+            let outcome = if record.action == Action::Cancel {
+                DedupOutcome::Cancel { version: 1 }
+            } else {
+                DedupOutcome::New
+            };
+            self.insert(
+                parcel_key,
+                fingerprint,
+                record.action == Action::Cancel,
+                now_ms,
+            );
+            return outcome;
+        };
+        if state.cancelled {
+            return DedupOutcome::Duplicate(DuplicateKind::AfterCancel);
+        }
+        if record.action == Action::Cancel {
+            state.cancelled = true;
+            state.version += 1;
+            return DedupOutcome::Cancel {
+                version: state.version,
+            };
+        }
+        // Nothing new if this filer sent this content last time, or another filer's last
+        // report already said the same.
+        if state
+            .reports
+            .iter()
+            .any(|report| report.content == fingerprint.content)
+        {
+            return DedupOutcome::Duplicate(DuplicateKind::Exact);
+        }
+        let mut inconsistent_fields: Vec<&'static str> = Vec::new();
+        for other in state
+            .reports
+            .iter()
+            .filter(|report| report.filer != fingerprint.filer)
+        {
+            for (field, (theirs, ours)) in MATERIAL_FIELDS
+                .iter()
+                .zip(other.material.iter().zip(fingerprint.material.iter()))
+            {
+                if theirs != ours && !inconsistent_fields.contains(field) {
+                    inconsistent_fields.push(field);
+                }
+            }
+        }
+        inconsistent_fields.sort_by_key(|field| MATERIAL_FIELDS.iter().position(|f| f == field));
+        remember_report(&mut state.reports, fingerprint);
+        state.version += 1;
+        DedupOutcome::Changed {
+            version: state.version,
+            inconsistent_fields,
+        }
+    }
+
+    /// Remembers a key as already decided with `version` (when rebuilding the window after a
+    /// restart). An existing state is replaced only by a higher version.
+    pub fn restore(
+        &mut self,
+        parcel_key: &str,
+        record: &ParcelRecord,
+        version: u32,
+        cancelled: bool,
+        first_seen_ms: i64,
+    ) {
+        if let Some(state) = self.states.get_mut(parcel_key) {
+            if version > state.version {
+                let fingerprint = ContentFingerprint::of(record);
+                state.version = version;
+                state.cancelled = cancelled;
+                remember_report(&mut state.reports, fingerprint);
+            }
+            return;
+        }
+        self.insert(
+            parcel_key,
+            ContentFingerprint::of(record),
+            cancelled,
+            first_seen_ms,
+        );
+        if let Some(state) = self.states.get_mut(parcel_key) {
+            state.version = version;
+        }
+    }
+
+    fn insert(
+        &mut self,
+        parcel_key: &str,
+        fingerprint: ContentFingerprint,
+        cancelled: bool,
+        now_ms: i64,
+    ) {
+        let key: Box<str> = parcel_key.into();
+        self.states.insert(
+            key.clone(),
+            ParcelState {
+                reports: vec![fingerprint],
+                version: 1,
+                cancelled,
+                first_seen_ms: now_ms,
+            },
+        );
+        self.arrival_order.push_back((key, now_ms));
+        while self.states.len() > self.config.max_keys {
+            let Some((oldest, _)) = self.arrival_order.pop_front() else {
+                break;
+            };
+            self.states.remove(&oldest);
+            self.stats.evicted += 1;
+        }
+        debug_assert_eq!(self.states.len(), self.arrival_order.len());
+    }
+
+    /// Forgets keys first reported more than the window before `now_ms`.
+    fn expire(&mut self, now_ms: i64) {
+        let window_ms = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
+        while let Some((_, first_seen_ms)) = self.arrival_order.front() {
+            if now_ms.saturating_sub(*first_seen_ms) <= window_ms {
+                break;
+            }
+            if let Some((key, _)) = self.arrival_order.pop_front() {
+                self.states.remove(&key);
+                self.stats.expired += 1;
+            }
+        }
+    }
+
+    /// The keys remembered with their last decision version (for re-screening after a
+    /// watch-list update).
+    pub fn versions(&self) -> impl Iterator<Item = (&str, u32, bool)> {
+        self.states
+            .iter()
+            .map(|(key, state)| (key.as_ref(), state.version, state.cancelled))
+    }
+
+    /// When a key was first reported, if remembered.
+    pub fn first_seen_ms(&self, parcel_key: &str) -> Option<i64> {
+        self.states.get(parcel_key).map(|s| s.first_seen_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{parse_record, FilerType, ParseLimits};
+
+    fn example() -> ParcelRecord {
+        let bytes = include_bytes!("../../../data/parcel.example.json");
+        parse_record(bytes, &ParseLimits::default()).expect("example parses")
+    }
+
+    fn dedup(max_keys: usize) -> Deduplicator {
+        Deduplicator::new(DedupConfig {
+            window: Duration::from_secs(3600),
+            max_keys,
+        })
+    }
+
+    #[test]
+    fn replay_is_an_exact_duplicate_even_with_other_case_and_record_id() {
+        let mut dedup = dedup(10);
+        let first = example();
+        let mut replay = example();
+        replay.record_id = "OTHER".into();
+        replay.consignee.name = replay.consignee.name.to_uppercase();
+        assert_eq!(dedup.observe("K", &first, 0), DedupOutcome::New);
+        assert_eq!(
+            dedup.observe("K", &replay, 1),
+            DedupOutcome::Duplicate(DuplicateKind::Exact)
+        );
+    }
+
+    #[test]
+    fn amendment_by_same_filer_is_changed_without_inconsistency() {
+        let mut dedup = dedup(10);
+        let first = example();
+        let mut amended = example();
+        amended.action = Action::Amend;
+        amended.declared_value.amount += 5.0;
+        dedup.observe("K", &first, 0);
+        assert_eq!(
+            dedup.observe("K", &amended, 1),
+            DedupOutcome::Changed {
+                version: 2,
+                inconsistent_fields: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn other_feed_disagreeing_names_the_material_fields() {
+        let mut dedup = dedup(10);
+        let courier = example();
+        let mut marketplace = example();
+        marketplace.source.filer_type = FilerType::Marketplace;
+        marketplace.source.filer_id = "MKT-1".into();
+        marketplace.consignee.name = "Someone Else".into();
+        marketplace.declared_value.amount = 500.0;
+        dedup.observe("K", &courier, 0);
+        assert_eq!(
+            dedup.observe("K", &marketplace, 1),
+            DedupOutcome::Changed {
+                version: 2,
+                inconsistent_fields: vec!["consignee", "declared_value"]
+            }
+        );
+    }
+
+    #[test]
+    fn a_feed_replaying_itself_after_the_other_feed_disagreed_is_a_duplicate() {
+        let mut dedup = dedup(10);
+        let courier = example();
+        let mut marketplace = example();
+        marketplace.source.filer_type = FilerType::Marketplace;
+        marketplace.consignee.name = "Someone Else".into();
+        dedup.observe("K", &courier, 0);
+        assert!(matches!(
+            dedup.observe("K", &marketplace, 1),
+            DedupOutcome::Changed { version: 2, .. }
+        ));
+        assert_eq!(
+            dedup.observe("K", &courier, 2),
+            DedupOutcome::Duplicate(DuplicateKind::Exact)
+        );
+        assert_eq!(
+            dedup.observe("K", &marketplace, 3),
+            DedupOutcome::Duplicate(DuplicateKind::Exact)
+        );
+    }
+
+    #[test]
+    fn cancel_then_later_reports_are_suppressed() {
+        let mut dedup = dedup(10);
+        let mut cancel = example();
+        cancel.action = Action::Cancel;
+        dedup.observe("K", &example(), 0);
+        assert_eq!(
+            dedup.observe("K", &cancel, 1),
+            DedupOutcome::Cancel { version: 2 }
+        );
+        assert_eq!(
+            dedup.observe("K", &example(), 2),
+            DedupOutcome::Duplicate(DuplicateKind::AfterCancel)
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_oldest_evicted_and_window_expires() {
+        let mut dedup = dedup(3);
+        for (n, key) in ["A", "B", "C", "D"].iter().enumerate() {
+            dedup.observe(key, &example(), n as i64);
+        }
+        assert_eq!(dedup.len(), 3);
+        assert_eq!(dedup.stats().evicted, 1);
+        assert_eq!(
+            dedup.observe("A", &example(), 10),
+            DedupOutcome::New,
+            "A was evicted"
+        );
+        assert_eq!(dedup.stats().evicted, 2, "re-adding A evicted B");
+        // C, D and A were first seen at 2, 3 and 10 ms; past the hour's window they expire.
+        assert_eq!(dedup.observe("E", &example(), 3_700_000), DedupOutcome::New);
+        assert_eq!(dedup.len(), 1);
+        assert_eq!(dedup.stats().expired, 3);
+    }
+}

@@ -1,0 +1,515 @@
+//! The candidate index: a vocabulary of every normalised token in the lists, with rarity
+//! weights, postings from tokens to names, and three ways to reach a vocabulary token from a
+//! query token that is not spelled the same:
+//!
+//! - deletion neighbourhoods (SymSpell-style): every token is filed under itself and each of
+//!   its one-character deletions, so one substitution, insertion, deletion or adjacent
+//!   transposition meets in a shared key;
+//! - phonetic keys (`MOHAMMED` ~ `MUHAMMAD`);
+//! - compounds: a query token that splits into two vocabulary tokens, and two adjacent query
+//!   tokens that join into one.
+//!
+//! A search accumulates, for each name reached, an upper bound of the coverage its full score
+//! could reach, and fully scores only the names whose bound clears the caller's floor. Query
+//! tokens are taken rarest first; once the tokens left could not lift a new name over the
+//! floor, common tokens only update names already reached. Whether this ever hides a name the
+//! full scorer would have accepted is measured against an exhaustive scan (tests and the
+//! evaluation harness), not assumed.
+
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::normalize::{phonetic_key, Token, TokenKind};
+use super::score::{score_tokens, token_similarity, NameScore, TokenView, INITIAL_SIMILARITY};
+
+/// Weights of weak tokens are their rarity times this.
+pub const WEAK_TOKEN_FACTOR: f32 = 0.15;
+
+/// Tokens shorter than this get no fuzzy neighbours (too many short words are one edit apart).
+const MIN_FUZZY_TOKEN_LEN: usize = 4;
+
+/// Phonetic keys shorter than this are not looked up (too coarse).
+const MIN_PHONETIC_KEY_LEN: usize = 3;
+
+/// A vocabulary token.
+#[derive(Debug, Clone)]
+struct VocabularyToken {
+    text: Box<str>,
+    phonetic: Box<str>,
+    weight: f32,
+}
+
+/// One name (primary or alias) of one entry, as token ids.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexedName {
+    /// Index of the entry in the matcher's entry list.
+    pub(crate) entry: u32,
+    /// 0 for the primary name, k for the k-th alias.
+    pub(crate) name_number: u16,
+    tokens: Box<[u32]>,
+    total_weight: f32,
+}
+
+/// One query token, prepared: its weight and the vocabulary tokens it reaches.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryToken {
+    pub(crate) text: String,
+    pub(crate) phonetic: String,
+    pub(crate) weight: f32,
+    /// Vocabulary tokens reachable from this one, with an optimistic similarity.
+    reaches: Vec<(u32, f32)>,
+}
+
+/// A prepared query: tokens with weights and their vocabulary neighbours.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedQuery {
+    pub(crate) tokens: Vec<QueryToken>,
+}
+
+impl PreparedQuery {
+    pub(crate) fn views(&self) -> Vec<TokenView<'_>> {
+        self.tokens
+            .iter()
+            .map(|t| TokenView {
+                text: &t.text,
+                weight: t.weight,
+                phonetic: &t.phonetic,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct NameIndex {
+    vocabulary: Vec<VocabularyToken>,
+    token_ids: FxHashMap<Box<str>, u32>,
+    names: Vec<IndexedName>,
+    /// Token id → ids of the names holding it, ascending, each once.
+    postings: Vec<Vec<u32>>,
+    /// Hash of a token or of one of its one-character deletions → token ids.
+    deletion_neighbours: FxHashMap<u64, Vec<u32>>,
+    /// Phonetic key → token ids.
+    phonetic_neighbours: FxHashMap<Box<str>, Vec<u32>>,
+    /// Weight given to a query token absent from the vocabulary (as rare as the rarest).
+    unseen_token_weight: f32,
+}
+
+/// Per-thread scratch space for a search, reused so that a search does not allocate in
+/// proportion to the index. Indexed by name id; `stamp` tells live slots from stale ones.
+#[derive(Default)]
+struct Scratch {
+    epoch: u32,
+    stamp: Vec<u32>,
+    query_credit: Vec<f32>,
+    candidate_credit: Vec<f32>,
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl NameIndex {
+    /// Builds the index over `names`: (entry index, name number, tokens).
+    pub(crate) fn build(names: Vec<(u32, u16, Vec<Token>)>) -> Self {
+        let mut index = NameIndex::default();
+        let mut document_frequency: Vec<u32> = Vec::new();
+        let mut kinds: Vec<TokenKind> = Vec::new();
+        let mut name_tokens: Vec<(u32, u16, Vec<u32>)> = Vec::with_capacity(names.len());
+        for (entry, name_number, tokens) in names {
+            let mut ids: Vec<u32> = Vec::with_capacity(tokens.len());
+            for token in tokens {
+                let next_id = index.vocabulary.len() as u32;
+                let id = *index
+                    .token_ids
+                    .entry(token.text.as_str().into())
+                    .or_insert(next_id);
+                if id == next_id {
+                    index.vocabulary.push(VocabularyToken {
+                        phonetic: phonetic_key(&token.text).into(),
+                        text: token.text.into(),
+                        weight: 0.0,
+                    });
+                    document_frequency.push(0);
+                    kinds.push(token.kind);
+                }
+                ids.push(id);
+            }
+            let mut distinct = ids.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for id in distinct {
+                document_frequency[id as usize] += 1;
+            }
+            name_tokens.push((entry, name_number, ids));
+        }
+
+        let name_count = name_tokens.len().max(1) as f32;
+        let rarity = |frequency: u32| (1.0 + name_count / frequency.max(1) as f32).ln();
+        for (id, token) in index.vocabulary.iter_mut().enumerate() {
+            let factor = if kinds[id].is_weak() {
+                WEAK_TOKEN_FACTOR
+            } else {
+                1.0
+            };
+            token.weight = rarity(document_frequency[id]) * factor;
+        }
+        index.unseen_token_weight = rarity(1);
+
+        index.postings = vec![Vec::new(); index.vocabulary.len()];
+        for (name_id, (entry, name_number, ids)) in name_tokens.into_iter().enumerate() {
+            let total_weight = ids
+                .iter()
+                .map(|&id| index.vocabulary[id as usize].weight)
+                .sum();
+            for &id in &ids {
+                let posting = &mut index.postings[id as usize];
+                if posting.last() != Some(&(name_id as u32)) {
+                    posting.push(name_id as u32);
+                }
+            }
+            index.names.push(IndexedName {
+                entry,
+                name_number,
+                tokens: ids.into_boxed_slice(),
+                total_weight,
+            });
+        }
+
+        for (id, token) in index.vocabulary.iter().enumerate() {
+            let id = id as u32;
+            if token.text.len() >= MIN_FUZZY_TOKEN_LEN {
+                for_each_deletion_key(&token.text, |key| {
+                    index.deletion_neighbours.entry(key).or_default().push(id);
+                });
+            }
+            if token.phonetic.len() >= MIN_PHONETIC_KEY_LEN {
+                index
+                    .phonetic_neighbours
+                    .entry(token.phonetic.clone())
+                    .or_default()
+                    .push(id);
+            }
+        }
+        for ids in index.deletion_neighbours.values_mut() {
+            ids.dedup();
+        }
+        index
+    }
+
+    pub(crate) fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    pub(crate) fn vocabulary_len(&self) -> usize {
+        self.vocabulary.len()
+    }
+
+    pub(crate) fn name(&self, name_id: u32) -> &IndexedName {
+        &self.names[name_id as usize]
+    }
+
+    /// The weight a query token gets: its rarity in the lists, or the rarest weight if the
+    /// lists do not have it; weak tokens are lowered.
+    pub(crate) fn query_weight(&self, token: &Token) -> f32 {
+        match self.token_ids.get(token.text.as_str()) {
+            Some(&id) => self.vocabulary[id as usize].weight,
+            None if token.kind.is_weak() => self.unseen_token_weight * WEAK_TOKEN_FACTOR,
+            None => self.unseen_token_weight,
+        }
+    }
+
+    /// Prepares query tokens: weights and the vocabulary tokens each reaches.
+    pub(crate) fn prepare(&self, tokens: &[Token]) -> PreparedQuery {
+        let mut prepared: Vec<QueryToken> = tokens
+            .iter()
+            .map(|token| QueryToken {
+                phonetic: phonetic_key(&token.text),
+                weight: self.query_weight(token),
+                reaches: Vec::new(),
+                text: token.text.clone(),
+            })
+            .collect();
+        for query_token in prepared.iter_mut() {
+            let mut reaches = self.similar_tokens(&query_token.text);
+            self.push_split_tokens(&query_token.text, &mut reaches);
+            query_token.reaches = reaches;
+        }
+        // Two adjacent query tokens that join into one vocabulary token (or a near spelling
+        // of one) reach it both.
+        for position in 0..prepared.len().saturating_sub(1) {
+            let joined = format!("{}{}", prepared[position].text, prepared[position + 1].text);
+            for reached in self.similar_tokens(&joined) {
+                prepared[position].reaches.push(reached);
+                prepared[position + 1].reaches.push(reached);
+            }
+        }
+        PreparedQuery { tokens: prepared }
+    }
+
+    /// Vocabulary tokens similar to `text` (exact, fuzzy or phonetic), with their similarity.
+    fn similar_tokens(&self, text: &str) -> Vec<(u32, f32)> {
+        let mut reaches: Vec<(u32, f32)> = Vec::new();
+        if let Some(&id) = self.token_ids.get(text) {
+            reaches.push((id, 1.0));
+        }
+        let phonetic = phonetic_key(text);
+        let query_view = TokenView {
+            text,
+            weight: 1.0,
+            phonetic: &phonetic,
+        };
+        let mut consider = |id: u32| {
+            if reaches.iter().any(|(seen, _)| *seen == id) {
+                return;
+            }
+            if let Some((similarity, _)) = token_similarity(&query_view, &self.view(id)) {
+                reaches.push((id, similarity as f32));
+            }
+        };
+        if text.len() >= MIN_FUZZY_TOKEN_LEN {
+            for_each_deletion_key(text, |key| {
+                for &id in self.deletion_neighbours.get(&key).into_iter().flatten() {
+                    consider(id);
+                }
+            });
+        }
+        if phonetic.len() >= MIN_PHONETIC_KEY_LEN {
+            for &id in self
+                .phonetic_neighbours
+                .get(phonetic.as_str())
+                .into_iter()
+                .flatten()
+            {
+                consider(id);
+            }
+        }
+        reaches
+    }
+
+    /// A query token that splits into two vocabulary tokens reaches both: one half spelled
+    /// exactly, the other exactly or nearly (`AEROCARIBEAN` → `AERO` + `CARIBBEAN`).
+    fn push_split_tokens(&self, text: &str, reaches: &mut Vec<(u32, f32)>) {
+        if text.len() < 6 {
+            return;
+        }
+        for split in 2..text.len() - 1 {
+            let (left, right) = text.split_at(split);
+            let left_exact = self.token_ids.get(left).copied();
+            let right_exact = self.token_ids.get(right).copied();
+            if let Some(left_id) = left_exact {
+                let right_similar = self.similar_tokens(right);
+                if !right_similar.is_empty() {
+                    reaches.push((left_id, 1.0));
+                    reaches.extend(right_similar);
+                }
+            }
+            if let (Some(right_id), None) = (right_exact, left_exact) {
+                let left_similar = self.similar_tokens(left);
+                if !left_similar.is_empty() {
+                    reaches.push((right_id, 1.0));
+                    reaches.extend(left_similar);
+                }
+            }
+        }
+    }
+
+    /// Visits every name whose full score against `query` may reach `min_score`, with that
+    /// full score. Names the bound rules out are not visited.
+    pub(crate) fn search(
+        &self,
+        query: &PreparedQuery,
+        min_score: f64,
+        mut visit: impl FnMut(u32, NameScore),
+    ) {
+        let query_total: f32 = query.tokens.iter().map(|t| t.weight).sum();
+        if query_total <= 0.0 || self.names.is_empty() {
+            return;
+        }
+        // Initials in the query may align with any token of a name: credit them up front on
+        // the query side, and do not bound the candidate side at all.
+        let initial_credit: f32 = query
+            .tokens
+            .iter()
+            .filter(|t| t.text.len() == 1)
+            .map(|t| t.weight * INITIAL_SIMILARITY as f32)
+            .sum();
+        let query_has_initials = initial_credit > 0.0;
+        // Score = (query coverage + candidate coverage) / 2 and candidate coverage ≤ 1, so a
+        // name needs query coverage ≥ 2·min − 1.
+        let needed_query_credit = ((2.0 * min_score - 1.0) as f32 * query_total).max(0.0);
+
+        let mut order: Vec<usize> = (0..query.tokens.len()).collect();
+        order.sort_by(|&a, &b| query.tokens[b].weight.total_cmp(&query.tokens[a].weight));
+
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            scratch.begin(self.names.len());
+            let mut weight_left: f32 = query
+                .tokens
+                .iter()
+                .filter(|t| t.text.len() > 1)
+                .map(|t| t.weight)
+                .sum();
+            for &position in &order {
+                let query_token = &query.tokens[position];
+                if query_token.text.len() == 1 {
+                    continue;
+                }
+                // A name first reached now can gain at most what is left, this token included.
+                let may_add_names = weight_left + initial_credit >= needed_query_credit;
+                weight_left -= query_token.weight;
+                for &(token_id, similarity) in &query_token.reaches {
+                    let query_gain = query_token.weight * similarity;
+                    let candidate_gain = self.vocabulary[token_id as usize].weight * similarity;
+                    let posting = &self.postings[token_id as usize];
+                    if may_add_names || posting.len() < scratch.touched.len() * 4 {
+                        for &name_id in posting {
+                            scratch.credit(name_id, query_gain, candidate_gain, may_add_names);
+                        }
+                    } else {
+                        for slot in 0..scratch.touched.len() {
+                            let name_id = scratch.touched[slot];
+                            if self.names[name_id as usize].tokens.contains(&token_id) {
+                                scratch.credit(name_id, query_gain, candidate_gain, false);
+                            }
+                        }
+                    }
+                }
+            }
+
+            let query_views = query.views();
+            let mut candidate_views: Vec<TokenView> = Vec::with_capacity(16);
+            for slot in 0..scratch.touched.len() {
+                let name_id = scratch.touched[slot];
+                let name = &self.names[name_id as usize];
+                let query_bound = ((scratch.query_credit[name_id as usize] + initial_credit)
+                    / query_total)
+                    .min(1.0);
+                let candidate_bound = if query_has_initials || name.total_weight <= 0.0 {
+                    1.0
+                } else {
+                    (scratch.candidate_credit[name_id as usize] / name.total_weight).min(1.0)
+                };
+                if ((query_bound + candidate_bound) / 2.0) < min_score as f32 - 1e-6 {
+                    continue;
+                }
+                candidate_views.clear();
+                candidate_views.extend(name.tokens.iter().map(|&id| self.view(id)));
+                let score = score_tokens(&query_views, &candidate_views, false);
+                if score.score >= min_score {
+                    visit(name_id, score);
+                }
+            }
+        });
+    }
+
+    /// Scores `query` against every name, without the index: the reference the index's
+    /// recall is measured against.
+    pub(crate) fn search_exhaustive(
+        &self,
+        query: &PreparedQuery,
+        min_score: f64,
+        mut visit: impl FnMut(u32, NameScore),
+    ) {
+        let query_views = query.views();
+        let mut candidate_views: Vec<TokenView> = Vec::with_capacity(16);
+        for (name_id, name) in self.names.iter().enumerate() {
+            candidate_views.clear();
+            candidate_views.extend(name.tokens.iter().map(|&id| self.view(id)));
+            let score = score_tokens(&query_views, &candidate_views, false);
+            if score.score >= min_score {
+                visit(name_id as u32, score);
+            }
+        }
+    }
+
+    /// Scores `query` against one name, with the explanation.
+    pub(crate) fn explain(&self, query: &PreparedQuery, name_id: u32) -> NameScore {
+        let name = &self.names[name_id as usize];
+        let candidate_views: Vec<TokenView> = name.tokens.iter().map(|&id| self.view(id)).collect();
+        score_tokens(&query.views(), &candidate_views, true)
+    }
+
+    fn view(&self, token_id: u32) -> TokenView<'_> {
+        let token = &self.vocabulary[token_id as usize];
+        TokenView {
+            text: &token.text,
+            weight: token.weight,
+            phonetic: &token.phonetic,
+        }
+    }
+
+    /// Approximate heap bytes held by the index (for the scale benchmark).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let vocabulary: usize = self
+            .vocabulary
+            .iter()
+            .map(|t| std::mem::size_of::<VocabularyToken>() + t.text.len() + t.phonetic.len())
+            .sum();
+        let token_ids = self.token_ids.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 8);
+        let names: usize = self
+            .names
+            .iter()
+            .map(|n| std::mem::size_of::<IndexedName>() + n.tokens.len() * 4)
+            .sum();
+        let postings: usize = self.postings.iter().map(|p| 24 + p.capacity() * 4).sum();
+        let deletions: usize = self
+            .deletion_neighbours
+            .values()
+            .map(|ids| 8 + 24 + 8 + ids.capacity() * 4)
+            .sum();
+        let phonetic: usize = self
+            .phonetic_neighbours
+            .iter()
+            .map(|(key, ids)| 16 + key.len() + 24 + 8 + ids.capacity() * 4)
+            .sum();
+        vocabulary + token_ids + names + postings + deletions + phonetic
+    }
+}
+
+impl Scratch {
+    fn begin(&mut self, name_count: usize) {
+        if self.stamp.len() < name_count {
+            self.stamp.resize(name_count, 0);
+            self.query_credit.resize(name_count, 0.0);
+            self.candidate_credit.resize(name_count, 0.0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.epoch = 1;
+        }
+        self.touched.clear();
+    }
+
+    #[inline]
+    fn credit(&mut self, name_id: u32, query_gain: f32, candidate_gain: f32, may_add: bool) {
+        let slot = name_id as usize;
+        if self.stamp[slot] != self.epoch {
+            if !may_add {
+                return;
+            }
+            self.stamp[slot] = self.epoch;
+            self.query_credit[slot] = 0.0;
+            self.candidate_credit[slot] = 0.0;
+            self.touched.push(name_id);
+        }
+        self.query_credit[slot] += query_gain;
+        self.candidate_credit[slot] += candidate_gain;
+    }
+}
+
+/// Calls `f` with the hash of `token` and of each of its one-character deletions.
+fn for_each_deletion_key(token: &str, mut f: impl FnMut(u64)) {
+    let bytes = token.as_bytes();
+    f(xxh3_64(bytes));
+    let mut buffer: Vec<u8> = Vec::with_capacity(bytes.len());
+    for skip in 0..bytes.len() {
+        buffer.clear();
+        buffer.extend_from_slice(&bytes[..skip]);
+        buffer.extend_from_slice(&bytes[skip + 1..]);
+        f(xxh3_64(&buffer));
+    }
+}

@@ -1,0 +1,268 @@
+//! Configuration of the decision rules (`[rules]` in `config/screener.toml`). Unknown keys
+//! are errors; every field has a documented default.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::matching::tokenize;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    pub watchlist: WatchlistRules,
+    pub known_shippers: KnownShipperRules,
+    pub value: ValueRules,
+    pub restricted_goods: RestrictedGoodsRules,
+}
+
+impl RulesConfig {
+    /// Every problem with the values (ranges, codes), each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let unit = |key: &str, value: f64, problems: &mut Vec<String>| {
+            if !(0.0..=1.0).contains(&value) {
+                problems.push(format!("{key}: expected a score in [0, 1], got {value}"));
+            }
+        };
+        unit(
+            "rules.watchlist.hold_threshold",
+            self.watchlist.hold_threshold,
+            &mut problems,
+        );
+        unit(
+            "rules.watchlist.review_threshold",
+            self.watchlist.review_threshold,
+            &mut problems,
+        );
+        unit(
+            "rules.known_shippers.name_threshold",
+            self.known_shippers.name_threshold,
+            &mut problems,
+        );
+        unit(
+            "rules.known_shippers.address_threshold",
+            self.known_shippers.address_threshold,
+            &mut problems,
+        );
+        if self.watchlist.review_threshold > self.watchlist.hold_threshold {
+            problems.push(format!(
+                "rules.watchlist.review_threshold ({}) must not be above hold_threshold ({})",
+                self.watchlist.review_threshold, self.watchlist.hold_threshold
+            ));
+        }
+        for (country, threshold) in &self.value.thresholds {
+            if country != "default" && !crate::lists::country::is_alpha2(country) {
+                problems.push(format!(
+                    "rules.value.thresholds.{country}: expected an ISO 3166-1 alpha-2 code or \"default\""
+                ));
+            }
+            if !(threshold.amount.is_finite() && threshold.amount >= 0.0) {
+                problems.push(format!(
+                    "rules.value.thresholds.{country}.amount: expected a number >= 0"
+                ));
+            }
+        }
+        for (currency, rate) in &self.value.usd_per_unit {
+            if !(rate.is_finite() && *rate > 0.0) {
+                problems.push(format!(
+                    "rules.value.usd_per_unit.{currency}: expected a number > 0"
+                ));
+            }
+        }
+        for prefix in &self.restricted_goods.hs_prefixes {
+            if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push(format!(
+                    "rules.restricted_goods.hs_prefixes: expected digits only, got {prefix:?}"
+                ));
+            }
+        }
+        problems
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchlistRules {
+    /// A party scoring at least this against an entry is held with `WL_MATCH`.
+    pub hold_threshold: f64,
+    /// A party scoring at least this (and below the hold threshold) is held with
+    /// `WL_POSSIBLE` for analyst review.
+    pub review_threshold: f64,
+    /// Whether the Section 321 seller is screened as well as shipper and consignee.
+    pub screen_seller: bool,
+}
+
+impl Default for WatchlistRules {
+    fn default() -> Self {
+        WatchlistRules {
+            hold_threshold: 0.92,
+            review_threshold: 0.85,
+            screen_seller: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnownShipperRules {
+    /// The shipper's name must score at least this against the enrolled name.
+    pub name_threshold: f64,
+    /// The shipper's address must score at least this against the enrolled address.
+    pub address_threshold: f64,
+}
+
+impl Default for KnownShipperRules {
+    fn default() -> Self {
+        KnownShipperRules {
+            name_threshold: 0.88,
+            address_threshold: 0.7,
+        }
+    }
+}
+
+/// An amount in a currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyThreshold {
+    pub amount: f64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValueRules {
+    /// De minimis threshold per destination country (ISO alpha-2), and optionally under the
+    /// key `default` for every other destination. A destination with neither is not checked.
+    pub thresholds: BTreeMap<String, MoneyThreshold>,
+    /// Fixed exchange rates used to compare a declared value with a threshold in another
+    /// currency: US dollars per unit of each currency (`USD` is 1 implicitly).
+    pub usd_per_unit: BTreeMap<String, f64>,
+}
+
+impl Default for ValueRules {
+    fn default() -> Self {
+        let threshold = |amount: f64, currency: &str| MoneyThreshold {
+            amount,
+            currency: currency.to_string(),
+        };
+        let mut thresholds = BTreeMap::new();
+        thresholds.insert("US".to_string(), threshold(800.0, "USD"));
+        thresholds.insert("GB".to_string(), threshold(135.0, "GBP"));
+        thresholds.insert("CA".to_string(), threshold(150.0, "CAD"));
+        for eu in ["AT", "BE", "DE", "ES", "FR", "IE", "IT", "NL", "PL", "SE"] {
+            thresholds.insert(eu.to_string(), threshold(150.0, "EUR"));
+        }
+        let usd_per_unit = [
+            ("EUR", 1.08),
+            ("GBP", 1.27),
+            ("CAD", 0.73),
+            ("CNY", 0.14),
+            ("JPY", 0.0067),
+            ("VND", 0.000039),
+            ("INR", 0.012),
+            ("KRW", 0.00073),
+            ("HKD", 0.128),
+            ("MXN", 0.058),
+        ]
+        .into_iter()
+        .map(|(currency, rate)| (currency.to_string(), rate))
+        .collect();
+        ValueRules {
+            thresholds,
+            usd_per_unit,
+        }
+    }
+}
+
+impl ValueRules {
+    /// The threshold that applies to a destination.
+    pub fn threshold_for(&self, destination_country: &str) -> Option<&MoneyThreshold> {
+        self.thresholds
+            .get(destination_country)
+            .or_else(|| self.thresholds.get("default"))
+    }
+
+    /// Converts `amount` from one currency to another with the configured rates; `None` if a
+    /// rate is missing.
+    pub fn convert(&self, amount: f64, from: &str, to: &str) -> Option<f64> {
+        if from == to {
+            return Some(amount);
+        }
+        let usd_per = |currency: &str| -> Option<f64> {
+            if currency == "USD" {
+                Some(1.0)
+            } else {
+                self.usd_per_unit.get(currency).copied()
+            }
+        };
+        Some(amount * usd_per(from)? / usd_per(to)?)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestrictedGoodsRules {
+    /// HS code prefixes (digits) of restricted goods: an item whose code starts with one is
+    /// held.
+    pub hs_prefixes: Vec<String>,
+    /// Words or phrases that make an item restricted when its description contains them
+    /// (compared after normalisation, so case and punctuation do not matter; a final S or ES
+    /// of a description word is allowed: `firearm` matches `Firearms`).
+    pub description_keywords: Vec<String>,
+}
+
+impl Default for RestrictedGoodsRules {
+    fn default() -> Self {
+        RestrictedGoodsRules {
+            // 93: arms and ammunition; 3601–3604: explosives, fuses, fireworks;
+            // 293333: fentanyl and its salts (HS 2022).
+            hs_prefixes: ["93", "3601", "3602", "3603", "3604", "293333"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            description_keywords: [
+                "firearm",
+                "ammunition",
+                "explosive",
+                "fentanyl",
+                "counterfeit",
+                "ivory",
+                "pill press",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        }
+    }
+}
+
+impl RestrictedGoodsRules {
+    /// The first configured keyword found in `description`, if any.
+    pub fn matching_keyword(&self, description: &str) -> Option<&str> {
+        let words: Vec<String> = tokenize(description).into_iter().map(|t| t.text).collect();
+        self.description_keywords
+            .iter()
+            .find(|keyword| {
+                let keyword_words: Vec<String> =
+                    tokenize(keyword).into_iter().map(|t| t.text).collect();
+                contains_phrase(&words, &keyword_words)
+            })
+            .map(String::as_str)
+    }
+}
+
+/// Whether `phrase` occurs as consecutive words of `words`, each word equal or with a plural
+/// ending.
+fn contains_phrase(words: &[String], phrase: &[String]) -> bool {
+    if phrase.is_empty() || phrase.len() > words.len() {
+        return false;
+    }
+    words.windows(phrase.len()).any(|window| {
+        window.iter().zip(phrase).all(|(word, wanted)| {
+            word == wanted
+                || word
+                    .strip_prefix(wanted.as_str())
+                    .is_some_and(|ending| ending == "S" || ending == "ES")
+        })
+    })
+}

@@ -1,0 +1,60 @@
+//! The command line (SPEC §8). One file per command; this one holds the argument definitions
+//! and the dispatch.
+
+mod lists;
+mod score;
+mod screen;
+mod search;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::config::{Config, LogFormat, DEFAULT_CONFIG_PATH};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "parcel-screener",
+    version,
+    about = "Screens advance e-commerce parcel data against watch lists and a known-shipper registry",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Keys can be overridden by SCREENER_<SECTION>__<KEY> variables.
+    #[arg(long, global = true, env = "PARCEL_SCREENER_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Log format on stderr (overrides the config's log.format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Screen parcel records offline: JSONL records in, decision records out (JSONL on stdout).
+    Screen(screen::ScreenArgs),
+    /// The match score of two names, or of every row of a CSV file of pairs.
+    Score(score::ScoreArgs),
+    /// The best watch-list candidates for one name, with scores and why.
+    Search(search::SearchArgs),
+    /// Watch-list and known-shipper list commands.
+    #[command(subcommand)]
+    Lists(lists::ListsCommand),
+}
+
+/// Runs the parsed command line. Returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(&cli.config)?;
+    crate::logging::init(
+        cli.log_format.unwrap_or(config.log.format),
+        config.log.level.as_deref(),
+    );
+    match cli.command {
+        Command::Screen(args) => screen::run(&config, args),
+        Command::Score(args) => score::run(&config, args),
+        Command::Search(args) => search::run(&config, args),
+        Command::Lists(command) => lists::run(&config, command),
+    }
+}

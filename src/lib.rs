@@ -1,0 +1,14 @@
+//! parcel-screener, the service around the screening engine (`screener-engine`).
+//!
+//! The engine (records, lists, matching, rules, decisions) lives in its own crate under
+//! `engine/` and knows nothing of Kafka, HTTP or metrics. This crate adds:
+//! - [`config`]: the TOML configuration with environment overrides;
+//! - [`engine`]: building the engine from the configured list files;
+//! - [`logging`]: `tracing` set-up (text or JSON on stderr);
+//! - [`cli`]: the `parcel-screener` commands; `main.rs` only parses arguments and calls
+//!   [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod logging;
