@@ -4,6 +4,7 @@
 //! `engine/` and knows nothing of Kafka, HTTP or metrics. This crate adds:
 //! - [`config`]: the TOML configuration with environment overrides;
 //! - [`engine`]: building the engine from the configured list files;
+//! - [`streaming`]: the Kafka pipeline (consume, screen, produce, commit after acknowledgement);
 //! - [`logging`]: `tracing` set-up (text or JSON on stderr);
 //! - [`cli`]: the `parcel-screener` commands; `main.rs` only parses arguments and calls
 //!   [`cli::run`].
@@ -12,3 +13,4 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod logging;
+pub mod streaming;

@@ -167,7 +167,7 @@ pub struct Money {
 }
 
 /// One problem with one field of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldError {
     /// JSON path of the field, dotted with indexes in brackets: `items[2].value.amount`.
     pub path: String,

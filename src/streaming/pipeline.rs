@@ -1,0 +1,551 @@
+//! The consume → screen → produce pipeline. See the module docs of `streaming` for the shape.
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientContext;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use screener_engine::decision::Verdict;
+use screener_engine::dedup::{DedupConfig, Deduplicator};
+use screener_engine::pipeline::{process_report, ReportOutcome};
+use screener_engine::record::{parse_record, ParseLimits};
+use screener_engine::rules::Screener;
+
+use super::config::KafkaConfig;
+use super::offsets::OffsetTracker;
+use super::rejected::{RejectedRecord, SourcePosition};
+
+/// How long shutdown waits for outstanding deliveries before giving up (their offsets stay
+/// uncommitted, so they are redelivered: nothing is lost).
+const SHUTDOWN_DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a revocation waits for its partitions' in-flight records.
+const REVOKE_DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot create Kafka client: {0}")]
+    Client(#[source] KafkaError),
+    #[error("cannot subscribe to {topic}: {source}")]
+    Subscribe {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error(
+        "a decision could not be delivered (partition {partition}, offset {offset}): {source}"
+    )]
+    Delivery {
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Counters of what the pipeline did; shared with whoever reports progress.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub received: AtomicU64,
+    pub released: AtomicU64,
+    pub held: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    /// Outcomes acknowledged by the broker (or duplicates, done at once).
+    pub acknowledged: AtomicU64,
+}
+
+/// A plain copy of [`PipelineStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub received: u64,
+    pub released: u64,
+    pub held: u64,
+    pub cancelled: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub acknowledged: u64,
+}
+
+impl StatsSnapshot {
+    pub fn decided(&self) -> u64 {
+        self.released + self.held + self.cancelled
+    }
+}
+
+impl PipelineStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsSnapshot {
+            received: get(&self.received),
+            released: get(&self.released),
+            held: get(&self.held),
+            cancelled: get(&self.cancelled),
+            duplicates: get(&self.duplicates),
+            rejected: get(&self.rejected),
+            acknowledged: get(&self.acknowledged),
+        }
+    }
+}
+
+/// State shared by the consumer loop, the acker and the rebalance callback.
+struct Shared {
+    /// Locked briefly by the consumer loop (start), the acker (finish) and the rebalance
+    /// callback (drain check). A `std` mutex: never held across an await, and contention is
+    /// two short critical sections per record.
+    tracker: Mutex<OffsetTracker>,
+    /// Partitions assigned since their records were last dispatched: their worker must
+    /// start them with fresh dedup state.
+    newly_assigned: Mutex<HashSet<i32>>,
+    input_topic: String,
+}
+
+/// Consumer callbacks: drain and commit on revocation, note new assignments.
+struct PipelineContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for PipelineContext {}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(partitions) = rebalance else {
+            return;
+        };
+        let revoked: Vec<i32> = partitions
+            .elements_for_topic(&self.shared.input_topic)
+            .iter()
+            .map(|element| element.partition())
+            .collect();
+        let started = Instant::now();
+        loop {
+            let in_flight: usize = {
+                let tracker = lock(&self.shared.tracker);
+                revoked.iter().map(|p| tracker.in_flight_for(*p)).sum()
+            };
+            if in_flight == 0 || started.elapsed() > REVOKE_DRAIN_LIMIT {
+                if in_flight > 0 {
+                    tracing::warn!(in_flight, "revoked partitions did not drain in time; their records will be redelivered");
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored yet is a normal outcome of an idle partition.
+            if !matches!(
+                error,
+                KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
+            ) {
+                tracing::warn!(%error, "commit on revocation failed");
+            }
+        }
+        let mut tracker = lock(&self.shared.tracker);
+        for partition in &revoked {
+            tracker.forget(*partition);
+        }
+        tracing::info!(partitions = ?revoked, "partitions revoked");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let assigned: Vec<i32> = partitions
+                .elements_for_topic(&self.shared.input_topic)
+                .iter()
+                .map(|element| element.partition())
+                .collect();
+            lock(&self.shared.newly_assigned).extend(assigned.iter().copied());
+            tracing::info!(partitions = ?assigned, "partitions assigned");
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock means a panic elsewhere already; the data (offsets) is still
+    // consistent because every critical section is a single map operation.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One record handed to a worker.
+struct Job {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    /// The record's Kafka timestamp (ms), the time dedup windows follow.
+    timestamp_ms: i64,
+    permit: OwnedSemaphorePermit,
+}
+
+enum WorkerCommand {
+    /// Forget the dedup state of a partition (it was reassigned).
+    Reset(i32),
+    Screen(Job),
+}
+
+/// What a worker hands the acker for one record.
+struct Outcome {
+    partition: i32,
+    offset: i64,
+    /// `None` for a duplicate: nothing to deliver, done at once.
+    delivery: Option<DeliveryFuture>,
+    /// Released when the outcome is acknowledged.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Runs the pipeline until `shutdown` completes (or a delivery fails for good), then drains
+/// and commits. `stats` is updated as records flow.
+pub async fn run_pipeline(
+    settings: &KafkaConfig,
+    limits: ParseLimits,
+    dedup: DedupConfig,
+    screener: Arc<Screener>,
+    stats: Arc<PipelineStats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PipelineError> {
+    let shared = Arc::new(Shared {
+        tracker: Mutex::new(OffsetTracker::new()),
+        newly_assigned: Mutex::new(HashSet::new()),
+        input_topic: settings.topics.advance.clone(),
+    });
+    let consumer: Arc<StreamConsumer<PipelineContext>> = Arc::new(
+        consumer_config(settings)
+            .create_with_context(PipelineContext {
+                shared: shared.clone(),
+            })
+            .map_err(PipelineError::Client)?,
+    );
+    let producer: FutureProducer = producer_config(settings)
+        .create()
+        .map_err(PipelineError::Client)?;
+    consumer
+        .subscribe(&[&settings.topics.advance])
+        .map_err(|source| PipelineError::Subscribe {
+            topic: settings.topics.advance.clone(),
+            source,
+        })?;
+
+    let permits = Arc::new(Semaphore::new(settings.max_in_flight));
+    let (outcome_sender, outcome_receiver) = mpsc::unbounded_channel::<Outcome>();
+    let worker_count = settings.worker_count();
+    let mut worker_senders = Vec::with_capacity(worker_count);
+    let mut worker_threads = Vec::with_capacity(worker_count);
+    for worker_number in 0..worker_count {
+        // Each worker's queue holds at most its share of the in-flight bound.
+        let (sender, receiver) =
+            mpsc::channel::<WorkerCommand>((settings.max_in_flight / worker_count).max(16));
+        worker_senders.push(sender);
+        let worker = Worker {
+            screener: screener.clone(),
+            limits: limits.clone(),
+            dedup: dedup.clone(),
+            producer: producer.clone(),
+            settings: settings.clone(),
+            stats: stats.clone(),
+            outcomes: outcome_sender.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("screener-worker-{worker_number}"))
+            .spawn(move || worker.run(receiver))
+            .expect("spawning a worker thread");
+        worker_threads.push(thread);
+    }
+    drop(outcome_sender);
+
+    let acker = tokio::spawn(acknowledge(
+        outcome_receiver,
+        shared.clone(),
+        consumer.clone(),
+        settings.topics.advance.clone(),
+        stats.clone(),
+    ));
+
+    tokio::pin!(shutdown);
+    let mut acker = acker;
+    let mut delivery_failure: Option<PipelineError> = None;
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            result = &mut acker => {
+                // The acker stops early only on a delivery failure.
+                delivery_failure = result.ok().and_then(|r| r.err());
+                break;
+            }
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "consumer error");
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let partition = message.partition();
+        let offset = message.offset();
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.tracker).start(partition, offset);
+        let job = Job {
+            partition,
+            offset,
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+            permit,
+        };
+        let sender = &worker_senders[partition as usize % worker_count];
+        let reset = lock(&shared.newly_assigned).remove(&partition);
+        if reset && sender.send(WorkerCommand::Reset(partition)).await.is_err() {
+            break;
+        }
+        if sender.send(WorkerCommand::Screen(job)).await.is_err() {
+            break;
+        }
+    }
+
+    tracing::info!("stopping: finishing in-flight records");
+    drop(worker_senders);
+    for thread in worker_threads {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    if delivery_failure.is_none() && !acker.is_finished() {
+        match tokio::time::timeout(SHUTDOWN_DRAIN_LIMIT, &mut acker).await {
+            Ok(result) => delivery_failure = result.ok().and_then(|r| r.err()),
+            Err(_) => tracing::warn!(
+                "deliveries did not finish in time; their records will be redelivered"
+            ),
+        }
+    }
+    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+        if !matches!(
+            error,
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
+        ) {
+            tracing::warn!(%error, "final commit failed");
+        }
+    }
+    consumer.unsubscribe();
+    let _ = producer.flush(Duration::from_secs(5));
+    match delivery_failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Awaits deliveries in any order and stores the committable offset of each partition.
+/// Returns early with an error if a delivery fails for good.
+async fn acknowledge(
+    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    shared: Arc<Shared>,
+    consumer: Arc<StreamConsumer<PipelineContext>>,
+    topic: String,
+    stats: Arc<PipelineStats>,
+) -> Result<(), PipelineError> {
+    let mut pending = FuturesUnordered::new();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        tokio::select! {
+            outcome = outcomes.recv(), if open => match outcome {
+                Some(outcome) => pending.push(async move {
+                    let result = match outcome.delivery {
+                        Some(delivery) => match delivery.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((error, _))) => Err(error),
+                            Err(_cancelled) => Err(KafkaError::Canceled),
+                        },
+                        None => Ok(()),
+                    };
+                    (outcome.partition, outcome.offset, result, outcome._permit)
+                }),
+                None => open = false,
+            },
+            Some((partition, offset, result, permit)) = pending.next(), if !pending.is_empty() => {
+                if let Err(source) = result {
+                    tracing::error!(partition, offset, error = %source, "delivery failed; stopping without committing it");
+                    return Err(PipelineError::Delivery { partition, offset, source });
+                }
+                stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+                let advanced = lock(&shared.tracker).finish(partition, offset);
+                if let Some(next) = advanced {
+                    // store_offset stores offset + 1: pass the last done offset.
+                    if let Err(error) = consumer.store_offset(&topic, partition, next - 1) {
+                        tracing::debug!(%error, partition, "offset not stored (partition revoked?)");
+                    }
+                }
+                drop(permit);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A screening worker: owns the deduplicators of its partitions.
+struct Worker {
+    screener: Arc<Screener>,
+    limits: ParseLimits,
+    dedup: DedupConfig,
+    producer: FutureProducer,
+    settings: KafkaConfig,
+    stats: Arc<PipelineStats>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+impl Worker {
+    fn run(self, mut commands: mpsc::Receiver<WorkerCommand>) {
+        let mut deduplicators: HashMap<i32, Deduplicator> = HashMap::new();
+        while let Some(command) = commands.blocking_recv() {
+            let job = match command {
+                WorkerCommand::Reset(partition) => {
+                    deduplicators.remove(&partition);
+                    continue;
+                }
+                WorkerCommand::Screen(job) => job,
+            };
+            let deduplicator = deduplicators
+                .entry(job.partition)
+                .or_insert_with(|| Deduplicator::new(self.dedup.clone()));
+            let delivery = self.screen(&job, deduplicator);
+            let outcome = Outcome {
+                partition: job.partition,
+                offset: job.offset,
+                delivery,
+                _permit: job.permit,
+            };
+            if self.outcomes.send(outcome).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Screens one record and starts the delivery of its outcome (none for a duplicate).
+    fn screen(&self, job: &Job, deduplicator: &mut Deduplicator) -> Option<DeliveryFuture> {
+        let topics = &self.settings.topics;
+        match parse_record(&job.payload, &self.limits) {
+            Ok(record) => {
+                let key = record.parcel_key();
+                match process_report(
+                    &self.screener,
+                    deduplicator,
+                    &key,
+                    &record,
+                    job.timestamp_ms,
+                ) {
+                    ReportOutcome::Duplicate(_) => {
+                        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                    ReportOutcome::Decided(decision) => {
+                        let counter = match decision.decision {
+                            Verdict::Release => &self.stats.released,
+                            Verdict::Hold => &self.stats.held,
+                            Verdict::Cancelled => &self.stats.cancelled,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        // A decision is plain data; serialising it cannot fail.
+                        let payload = serde_json::to_vec(&decision).unwrap_or_default();
+                        Some(self.send(&topics.decisions, key.as_bytes(), &payload))
+                    }
+                }
+            }
+            Err(error) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                let source = SourcePosition {
+                    topic: topics.advance.clone(),
+                    partition: job.partition,
+                    offset: job.offset,
+                    key: job
+                        .key
+                        .as_deref()
+                        .map(|k| String::from_utf8_lossy(k).into_owned()),
+                };
+                let envelope = RejectedRecord::new(&error, source, &job.payload);
+                let payload = serde_json::to_vec(&envelope).unwrap_or_default();
+                let key = job.key.clone().unwrap_or_default();
+                Some(self.send(&topics.rejected, &key, &payload))
+            }
+        }
+    }
+
+    /// Enqueues a message, waiting while the producer queue is full (backpressure).
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> DeliveryFuture {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return delivery,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, returned)) => {
+                    tracing::warn!(%error, topic, "enqueue failed; retrying");
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+}
+
+fn common_config(settings: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &settings.brokers);
+    config
+}
+
+fn with_passthrough(mut config: ClientConfig, settings: &KafkaConfig) -> ClientConfig {
+    for (key, value) in &settings.client_properties {
+        config.set(key, value);
+    }
+    config
+}
+
+fn consumer_config(settings: &KafkaConfig) -> ClientConfig {
+    let mut config = common_config(settings);
+    config
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "true")
+        .set(
+            "auto.commit.interval.ms",
+            settings.commit_interval_ms.to_string(),
+        )
+        // Offsets are stored by the acker only after downstream acknowledgement.
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout_ms.to_string(),
+        )
+        .set("enable.partition.eof", "false");
+    with_passthrough(config, settings)
+}
+
+fn producer_config(settings: &KafkaConfig) -> ClientConfig {
+    let mut config = common_config(settings);
+    config
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        // Retry for as long as it takes: a broker outage stalls and backs up the pipeline
+        // rather than losing a decision.
+        .set("message.timeout.ms", "0");
+    with_passthrough(config, settings)
+}
