@@ -9,6 +9,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+use crate::streaming::config::KafkaConfig;
 use screener_engine::dedup::DedupConfig;
 use screener_engine::lists::ListFormat;
 use screener_engine::record::ParseLimits;
@@ -29,6 +30,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// Deduplication window and memory bound.
     pub dedup: DedupConfig,
+    /// Brokers, topics, consumer group and client properties.
+    pub kafka: KafkaConfig,
     pub log: LogConfig,
 }
 
@@ -130,6 +133,7 @@ impl Config {
     /// Every problem with the values, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.rules.problems();
+        problems.extend(self.kafka.problems());
         if self.dedup.max_keys == 0 {
             problems.push("dedup.max_keys: must be > 0".to_string());
         }

@@ -18,6 +18,8 @@
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::normalize::{phonetic_key, Token, TokenKind};
@@ -82,6 +84,8 @@ impl PreparedQuery {
 
 #[derive(Debug, Default)]
 pub(crate) struct NameIndex {
+    /// Unique per built index: keys the per-thread neighbour cache.
+    id: u64,
     vocabulary: Vec<VocabularyToken>,
     token_ids: FxHashMap<Box<str>, u32>,
     names: Vec<IndexedName>,
@@ -108,12 +112,45 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static NEIGHBOURS: RefCell<NeighbourCache> = RefCell::new(NeighbourCache::default());
+}
+
+/// Distinct tokens whose neighbours a thread remembers before it starts over. Parcel feeds
+/// repeat the same given names, surnames and company words all day, so most lookups hit.
+const NEIGHBOUR_CACHE_CAPACITY: usize = 100_000;
+
+/// Source of index ids: a cache entry is valid only for the index that computed it.
+static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Per-thread cache of the vocabulary tokens a query token reaches, for one index at a time.
+#[derive(Default)]
+struct NeighbourCache {
+    index_id: u64,
+    /// Token → what it reaches on its own (exact, fuzzy, phonetic, splits).
+    single: FxHashMap<Box<str>, Rc<[(u32, f32)]>>,
+    /// Two adjacent tokens joined → what the joined text reaches.
+    joined: FxHashMap<Box<str>, Rc<[(u32, f32)]>>,
+}
+
+impl NeighbourCache {
+    fn for_index(&mut self, index_id: u64) -> &mut Self {
+        let full = self.single.len() + self.joined.len() >= NEIGHBOUR_CACHE_CAPACITY;
+        if self.index_id != index_id || full {
+            self.single.clear();
+            self.joined.clear();
+            self.index_id = index_id;
+        }
+        self
+    }
 }
 
 impl NameIndex {
     /// Builds the index over `names`: (entry index, name number, tokens).
     pub(crate) fn build(names: Vec<(u32, u16, Vec<Token>)>) -> Self {
-        let mut index = NameIndex::default();
+        let mut index = NameIndex {
+            id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
+            ..NameIndex::default()
+        };
         let mut document_frequency: Vec<u32> = Vec::new();
         let mut kinds: Vec<TokenKind> = Vec::new();
         let mut name_tokens: Vec<(u32, u16, Vec<u32>)> = Vec::with_capacity(names.len());
@@ -231,20 +268,29 @@ impl NameIndex {
                 text: token.text.clone(),
             })
             .collect();
-        for query_token in prepared.iter_mut() {
-            let mut reaches = self.similar_tokens(&query_token.text);
-            self.push_split_tokens(&query_token.text, &mut reaches);
-            query_token.reaches = reaches;
-        }
-        // Two adjacent query tokens that join into one vocabulary token (or a near spelling
-        // of one) reach it both.
-        for position in 0..prepared.len().saturating_sub(1) {
-            let joined = format!("{}{}", prepared[position].text, prepared[position + 1].text);
-            for reached in self.similar_tokens(&joined) {
-                prepared[position].reaches.push(reached);
-                prepared[position + 1].reaches.push(reached);
+        NEIGHBOURS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let cache = cache.for_index(self.id);
+            for query_token in prepared.iter_mut() {
+                let reaches = cached(&mut cache.single, &query_token.text, |text| {
+                    let mut reaches = self.similar_tokens(text);
+                    self.push_split_tokens(text, &mut reaches);
+                    reaches
+                });
+                query_token.reaches.extend_from_slice(&reaches);
             }
-        }
+            // Two adjacent query tokens that join into one vocabulary token (or a near
+            // spelling of one) reach it both.
+            let mut joined = String::with_capacity(32);
+            for position in 0..prepared.len().saturating_sub(1) {
+                joined.clear();
+                joined.push_str(&prepared[position].text);
+                joined.push_str(&prepared[position + 1].text);
+                let reaches = cached(&mut cache.joined, &joined, |text| self.similar_tokens(text));
+                prepared[position].reaches.extend_from_slice(&reaches);
+                prepared[position + 1].reaches.extend_from_slice(&reaches);
+            }
+        });
         PreparedQuery { tokens: prepared }
     }
 
@@ -499,6 +545,20 @@ impl Scratch {
         self.query_credit[slot] += query_gain;
         self.candidate_credit[slot] += candidate_gain;
     }
+}
+
+/// The cached value for `text`, computing and remembering it on a miss.
+fn cached(
+    map: &mut FxHashMap<Box<str>, Rc<[(u32, f32)]>>,
+    text: &str,
+    compute: impl FnOnce(&str) -> Vec<(u32, f32)>,
+) -> Rc<[(u32, f32)]> {
+    if let Some(hit) = map.get(text) {
+        return hit.clone();
+    }
+    let value: Rc<[(u32, f32)]> = compute(text).into();
+    map.insert(text.into(), value.clone());
+    value
 }
 
 /// Calls `f` with the hash of `token` and of each of its one-character deletions.

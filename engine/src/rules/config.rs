@@ -209,6 +209,9 @@ pub struct RestrictedGoodsRules {
     /// (compared after normalisation, so case and punctuation do not matter; a final S or ES
     /// of a description word is allowed: `firearm` matches `Firearms`).
     pub description_keywords: Vec<String>,
+    /// The keywords as normalised words, computed on first use.
+    #[serde(skip)]
+    keyword_words: std::sync::OnceLock<Vec<Vec<String>>>,
 }
 
 impl Default for RestrictedGoodsRules {
@@ -232,6 +235,7 @@ impl Default for RestrictedGoodsRules {
             .into_iter()
             .map(String::from)
             .collect(),
+            keyword_words: std::sync::OnceLock::new(),
         }
     }
 }
@@ -239,15 +243,18 @@ impl Default for RestrictedGoodsRules {
 impl RestrictedGoodsRules {
     /// The first configured keyword found in `description`, if any.
     pub fn matching_keyword(&self, description: &str) -> Option<&str> {
+        let keyword_words = self.keyword_words.get_or_init(|| {
+            self.description_keywords
+                .iter()
+                .map(|keyword| tokenize(keyword).into_iter().map(|t| t.text).collect())
+                .collect()
+        });
         let words: Vec<String> = tokenize(description).into_iter().map(|t| t.text).collect();
         self.description_keywords
             .iter()
-            .find(|keyword| {
-                let keyword_words: Vec<String> =
-                    tokenize(keyword).into_iter().map(|t| t.text).collect();
-                contains_phrase(&words, &keyword_words)
-            })
-            .map(String::as_str)
+            .zip(keyword_words)
+            .find(|(_, phrase)| contains_phrase(&words, phrase))
+            .map(|(keyword, _)| keyword.as_str())
     }
 }
 

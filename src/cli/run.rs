@@ -1,0 +1,80 @@
+//! `parcel-screener run`: the service against a real Kafka cluster.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::streaming::{run_pipeline, PipelineStats};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Bootstrap servers HOST:PORT[,HOST:PORT…] (overrides kafka.brokers).
+    #[arg(long)]
+    pub brokers: Option<String>,
+}
+
+pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut kafka = config.kafka.clone();
+    if let Some(brokers) = args.brokers {
+        kafka.brokers = brokers;
+    }
+    let (screener, summary) = crate::engine::build_screener(config)?;
+    tracing::info!(
+        entries = screener.matcher.entries().len(),
+        known_shippers = screener.known_shippers.len(),
+        watchlist_version = %screener.list_versions.watchlist,
+        known_shippers_version = %screener.list_versions.known_shippers,
+        index_ms = summary.index_time.as_millis() as u64,
+        "lists loaded"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let stats = Arc::new(PipelineStats::default());
+    runtime.block_on(async {
+        tracing::info!(brokers = %kafka.brokers, group = %kafka.group_id, topic = %kafka.topics.advance, "screening");
+        run_pipeline(
+            &kafka,
+            config.limits.clone(),
+            config.dedup.clone(),
+            Arc::new(screener),
+            stats.clone(),
+            shutdown_signal(),
+        )
+        .await
+    })?;
+    let totals = stats.snapshot();
+    tracing::info!(
+        received = totals.received,
+        released = totals.released,
+        held = totals.held,
+        cancelled = totals.cancelled,
+        duplicates = totals.duplicates,
+        rejected = totals.rejected,
+        "stopped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on the first SIGTERM or SIGINT; a second one exits the process at once.
+pub async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("shutdown requested: draining (send the signal again to exit at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("second signal: exiting without draining");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
