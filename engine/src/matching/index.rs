@@ -127,10 +127,13 @@ static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 struct NeighbourCache {
     index_id: u64,
     /// Token → what it reaches on its own (exact, fuzzy, phonetic, splits).
-    single: FxHashMap<Box<str>, Rc<[(u32, f32)]>>,
+    single: NeighbourMap,
     /// Two adjacent tokens joined → what the joined text reaches.
-    joined: FxHashMap<Box<str>, Rc<[(u32, f32)]>>,
+    joined: NeighbourMap,
 }
+
+/// Query text → the vocabulary tokens it reaches, with similarities.
+type NeighbourMap = FxHashMap<Box<str>, Rc<[(u32, f32)]>>;
 
 impl NeighbourCache {
     fn for_index(&mut self, index_id: u64) -> &mut Self {
@@ -549,7 +552,7 @@ impl Scratch {
 
 /// The cached value for `text`, computing and remembering it on a miss.
 fn cached(
-    map: &mut FxHashMap<Box<str>, Rc<[(u32, f32)]>>,
+    map: &mut NeighbourMap,
     text: &str,
     compute: impl FnOnce(&str) -> Vec<(u32, f32)>,
 ) -> Rc<[(u32, f32)]> {
