@@ -4,6 +4,7 @@
 //! `engine/` and knows nothing of Kafka, HTTP or metrics. This crate adds:
 //! - [`config`]: the TOML configuration with environment overrides;
 //! - [`engine`]: building the engine from the configured list files;
+//! - [`feed`]: a deterministic synthetic feed of courier and marketplace parcel reports;
 //! - [`streaming`]: the Kafka pipeline (consume, screen, produce, commit after acknowledgement);
 //! - [`logging`]: `tracing` set-up (text or JSON on stderr);
 //! - [`cli`]: the `parcel-screener` commands; `main.rs` only parses arguments and calls
@@ -12,5 +13,6 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod feed;
 pub mod logging;
 pub mod streaming;

@@ -1,7 +1,9 @@
 //! The command line (SPEC §8). One file per command; this one holds the argument definitions
 //! and the dispatch.
 
+mod generate;
 mod lists;
+mod run;
 mod score;
 mod screen;
 mod search;
@@ -35,10 +37,14 @@ pub struct Cli {
 pub enum Command {
     /// Screen parcel records offline: JSONL records in, decision records out (JSONL on stdout).
     Screen(screen::ScreenArgs),
+    /// Run the service against a Kafka cluster: parcel records in, decisions out.
+    Run(run::RunArgs),
     /// The match score of two names, or of every row of a CSV file of pairs.
     Score(score::ScoreArgs),
     /// The best watch-list candidates for one name, with scores and why.
     Search(search::SearchArgs),
+    /// Generate a deterministic synthetic feed of parcel reports (JSONL on stdout or a file).
+    Generate(generate::GenerateArgs),
     /// Watch-list and known-shipper list commands.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
@@ -53,8 +59,10 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     );
     match cli.command {
         Command::Screen(args) => screen::run(&config, args),
+        Command::Run(args) => run::run(&config, args),
         Command::Score(args) => score::run(&config, args),
         Command::Search(args) => search::run(&config, args),
+        Command::Generate(args) => generate::run(&config, args),
         Command::Lists(command) => lists::run(&config, command),
     }
 }

@@ -1,6 +1,7 @@
 //! The consume → screen → produce pipeline. See the module docs of `streaming` for the shape.
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -55,7 +56,7 @@ pub enum PipelineError {
 }
 
 /// Counters of what the pipeline did; shared with whoever reports progress.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PipelineStats {
     pub received: AtomicU64,
     pub released: AtomicU64,
@@ -65,6 +66,27 @@ pub struct PipelineStats {
     pub rejected: AtomicU64,
     /// Outcomes acknowledged by the broker (or duplicates, done at once).
     pub acknowledged: AtomicU64,
+    /// End-to-end latency in microseconds, from a record's Kafka timestamp to the
+    /// acknowledgement of its outcome. Recorded by the acker alone; read for progress.
+    pub end_to_end_micros: Mutex<Histogram<u64>>,
+}
+
+impl Default for PipelineStats {
+    fn default() -> Self {
+        PipelineStats {
+            received: AtomicU64::new(0),
+            released: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            acknowledged: AtomicU64::new(0),
+            // 1 µs to 1 hour, 3 significant digits: a fixed ~200 KiB.
+            end_to_end_micros: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
 }
 
 /// A plain copy of [`PipelineStats`].
@@ -203,6 +225,8 @@ struct Outcome {
     offset: i64,
     /// `None` for a duplicate: nothing to deliver, done at once.
     delivery: Option<DeliveryFuture>,
+    /// The record's Kafka timestamp (ms), for end-to-end latency.
+    timestamp_ms: i64,
     /// Released when the outcome is acknowledged.
     _permit: OwnedSemaphorePermit,
 }
@@ -372,16 +396,21 @@ async fn acknowledge(
                         },
                         None => Ok(()),
                     };
-                    (outcome.partition, outcome.offset, result, outcome._permit)
+                    (outcome.partition, outcome.offset, outcome.timestamp_ms, result, outcome._permit)
                 }),
                 None => open = false,
             },
-            Some((partition, offset, result, permit)) = pending.next(), if !pending.is_empty() => {
+            Some((partition, offset, timestamp_ms, result, permit)) = pending.next(), if !pending.is_empty() => {
                 if let Err(source) = result {
                     tracing::error!(partition, offset, error = %source, "delivery failed; stopping without committing it");
                     return Err(PipelineError::Delivery { partition, offset, source });
                 }
                 stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+                if timestamp_ms > 0 {
+                    let now_ms = chrono::Utc::now().timestamp_millis();
+                    let micros = (now_ms.saturating_sub(timestamp_ms).max(0) as u64).saturating_mul(1000).max(1);
+                    let _ = lock(&stats.end_to_end_micros).record(micros.min(3_600_000_000));
+                }
                 let advanced = lock(&shared.tracker).finish(partition, offset);
                 if let Some(next) = advanced {
                     // store_offset stores offset + 1: pass the last done offset.
@@ -426,6 +455,7 @@ impl Worker {
                 partition: job.partition,
                 offset: job.offset,
                 delivery,
+                timestamp_ms: job.timestamp_ms,
                 _permit: job.permit,
             };
             if self.outcomes.send(outcome).is_err() {
