@@ -1,6 +1,7 @@
 //! The command line (SPEC §8). One file per command; this one holds the argument definitions
 //! and the dispatch.
 
+mod demo;
 mod generate;
 mod lists;
 mod run;
@@ -37,6 +38,9 @@ pub struct Cli {
 pub enum Command {
     /// Screen parcel records offline: JSONL records in, decision records out (JSONL on stdout).
     Screen(screen::ScreenArgs),
+    /// The embedded default: an in-process broker, the bundled lists, the screener and a
+    /// synthetic feed, with live progress and a summary that accounts for every record.
+    Demo(demo::DemoArgs),
     /// Run the service against a Kafka cluster: parcel records in, decisions out.
     Run(run::RunArgs),
     /// The match score of two names, or of every row of a CSV file of pairs.
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Screen(args) => screen::run(&config, args),
         Command::Run(args) => run::run(&config, args),
+        Command::Demo(args) => demo::run(&config, args),
         Command::Score(args) => score::run(&config, args),
         Command::Search(args) => search::run(&config, args),
         Command::Generate(args) => generate::run(&config, args),

@@ -21,6 +21,9 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u32,
     /// How often stored offsets are committed (librdkafka's auto-commit of stored offsets).
     pub commit_interval_ms: u32,
+    /// Longest a fetch waits for data at the broker: bounds the latency added when the feed
+    /// is quiet (librdkafka's default of 500 ms would add up to half a second).
+    pub fetch_wait_max_ms: u32,
     /// Extra librdkafka properties for every client (e.g. `security.protocol`,
     /// `sasl.mechanism`, `ssl.ca.location`); they win over the screener's own settings.
     pub client_properties: BTreeMap<String, String>,
@@ -36,6 +39,7 @@ impl Default for KafkaConfig {
             workers: 0,
             session_timeout_ms: 10_000,
             commit_interval_ms: 1_000,
+            fetch_wait_max_ms: 10,
             client_properties: BTreeMap::new(),
         }
     }

@@ -563,6 +563,7 @@ fn consumer_config(settings: &KafkaConfig) -> ClientConfig {
             "session.timeout.ms",
             settings.session_timeout_ms.to_string(),
         )
+        .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
         .set("enable.partition.eof", "false");
     with_passthrough(config, settings)
 }
