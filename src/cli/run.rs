@@ -11,12 +11,20 @@ pub struct RunArgs {
     /// Bootstrap servers HOST:PORT[,HOST:PORT…] (overrides kafka.brokers).
     #[arg(long)]
     pub brokers: Option<String>,
+    /// Benchmark baseline: copy records to the decisions topic unchanged, without parsing,
+    /// dedup or screening, to measure what the consume → produce path alone can do.
+    #[arg(long)]
+    pub pass_through: bool,
 }
 
 pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut kafka = config.kafka.clone();
     if let Some(brokers) = args.brokers {
         kafka.brokers = brokers;
+    }
+    kafka.pass_through = args.pass_through;
+    if kafka.pass_through {
+        tracing::warn!("pass-through mode: records are copied, not screened");
     }
     let (screener, summary) = crate::engine::build_screener(config)?;
     tracing::info!(

@@ -27,6 +27,10 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties for every client (e.g. `security.protocol`,
     /// `sasl.mechanism`, `ssl.ca.location`); they win over the screener's own settings.
     pub client_properties: BTreeMap<String, String>,
+    /// Benchmark baseline: copy each input record to the decisions topic unchanged, with no
+    /// parsing, dedup or screening (`run --pass-through`). Not a config key.
+    #[serde(skip)]
+    pub pass_through: bool,
 }
 
 impl Default for KafkaConfig {
@@ -41,6 +45,7 @@ impl Default for KafkaConfig {
             commit_interval_ms: 1_000,
             fetch_wait_max_ms: 10,
             client_properties: BTreeMap::new(),
+            pass_through: false,
         }
     }
 }

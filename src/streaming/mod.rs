@@ -17,7 +17,8 @@
 //! - An offset is stored for commit only when its outcome and every earlier outcome of its
 //!   partition are acknowledged by the broker (duplicates count as done at once).
 //! - On a revocation, the rebalance callback waits for the revoked partitions to drain and
-//!   commits; a (re)assigned partition starts with fresh dedup state.
+//!   commits; a (re)assigned partition first rebuilds its dedup state by replaying its input
+//!   within the dedup window (`rebuild`), so redelivered records get identical decisions.
 //! - Shutdown: stop reading, let workers finish, wait for deliveries (bounded), commit.
 
 pub mod config;
@@ -26,5 +27,6 @@ pub mod offsets;
 pub mod rejected;
 
 mod pipeline;
+mod rebuild;
 
 pub use pipeline::{run_pipeline, PipelineError, PipelineStats, StatsSnapshot};

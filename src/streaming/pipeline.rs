@@ -25,6 +25,7 @@ use screener_engine::rules::Screener;
 
 use super::config::KafkaConfig;
 use super::offsets::OffsetTracker;
+use super::rebuild::rebuild_partition;
 use super::rejected::{RejectedRecord, SourcePosition};
 
 /// How long shutdown waits for outstanding deliveries before giving up (their offsets stay
@@ -129,7 +130,7 @@ struct Shared {
     /// two short critical sections per record.
     tracker: Mutex<OffsetTracker>,
     /// Partitions assigned since their records were last dispatched: their worker must
-    /// start them with fresh dedup state.
+    /// rebuild their dedup state before screening them.
     newly_assigned: Mutex<HashSet<i32>>,
     input_topic: String,
 }
@@ -214,8 +215,13 @@ struct Job {
 }
 
 enum WorkerCommand {
-    /// Forget the dedup state of a partition (it was reassigned).
-    Reset(i32),
+    /// A partition was (re)assigned and its first record is at `until_offset`: rebuild its
+    /// dedup state from the input before screening it.
+    Rebuild {
+        partition: i32,
+        until_offset: i64,
+        until_timestamp_ms: i64,
+    },
     Screen(Job),
 }
 
@@ -335,9 +341,16 @@ pub async fn run_pipeline(
             permit,
         };
         let sender = &worker_senders[partition as usize % worker_count];
-        let reset = lock(&shared.newly_assigned).remove(&partition);
-        if reset && sender.send(WorkerCommand::Reset(partition)).await.is_err() {
-            break;
+        let newly_assigned = lock(&shared.newly_assigned).remove(&partition);
+        if newly_assigned {
+            let rebuild = WorkerCommand::Rebuild {
+                partition,
+                until_offset: offset,
+                until_timestamp_ms: job.timestamp_ms,
+            };
+            if sender.send(rebuild).await.is_err() {
+                break;
+            }
         }
         if sender.send(WorkerCommand::Screen(job)).await.is_err() {
             break;
@@ -441,8 +454,30 @@ impl Worker {
         let mut deduplicators: HashMap<i32, Deduplicator> = HashMap::new();
         while let Some(command) = commands.blocking_recv() {
             let job = match command {
-                WorkerCommand::Reset(partition) => {
-                    deduplicators.remove(&partition);
+                WorkerCommand::Rebuild {
+                    partition,
+                    until_offset,
+                    until_timestamp_ms,
+                } => {
+                    let started = Instant::now();
+                    let (deduplicator, report) = rebuild_partition(
+                        &self.settings,
+                        &self.limits,
+                        &self.dedup,
+                        partition,
+                        until_offset,
+                        until_timestamp_ms,
+                    );
+                    tracing::info!(
+                        partition,
+                        until_offset,
+                        replayed = report.replayed,
+                        keys = report.keys,
+                        complete = report.complete,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "dedup state rebuilt"
+                    );
+                    deduplicators.insert(partition, deduplicator);
                     continue;
                 }
                 WorkerCommand::Screen(job) => job,
@@ -467,6 +502,10 @@ impl Worker {
     /// Screens one record and starts the delivery of its outcome (none for a duplicate).
     fn screen(&self, job: &Job, deduplicator: &mut Deduplicator) -> Option<DeliveryFuture> {
         let topics = &self.settings.topics;
+        if self.settings.pass_through {
+            let key = job.key.as_deref().unwrap_or_default();
+            return Some(self.send(&topics.decisions, key, &job.payload));
+        }
         match parse_record(&job.payload, &self.limits) {
             Ok(record) => {
                 let key = record.parcel_key();

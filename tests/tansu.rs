@@ -1,0 +1,522 @@
+//! Integration tests against a real, separate Kafka-protocol broker (Tansu 0.6.0, fetched and
+//! started by `scripts/tansu.sh`), with the screener as a separate `parcel-screener run`
+//! process, as operators run it.
+//!
+//! Every test checks the outcome against the offline engine: the same feed screened by
+//! `parcel-screener screen` gives the expected decisions, and the streaming service must
+//! publish exactly those (apart from the timing fields), plus one rejection per malformed
+//! record.
+//!
+//! Tests here share the machine's two cores with a broker and up to two screeners each, so
+//! they run one at a time (`SERIAL`).
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const BINARY: &str = env!("CARGO_BIN_EXE_parcel-screener");
+const ADVANCE_PARTITIONS: i32 = 4;
+const DECISION_PARTITIONS: i32 = 4;
+const REJECTED_PARTITIONS: i32 = 1;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A Tansu broker on a free loopback port, stopped on drop.
+struct Tansu {
+    address: String,
+    pidfile: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    fn start() -> Tansu {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pidfile = dir.path().join("tansu.pid");
+        let log = dir.path().join("tansu.log");
+        let output = Command::new(root().join("scripts/tansu.sh"))
+            .arg("start")
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .arg("--log")
+            .arg(&log)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/tansu.sh");
+        assert!(output.status.success(), "scripts/tansu.sh start failed");
+        let address = String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_string();
+        assert!(
+            address.starts_with("127.0.0.1:"),
+            "unexpected address {address:?}"
+        );
+        let tansu = Tansu {
+            address,
+            pidfile,
+            _dir: dir,
+        };
+        tansu.create_topics();
+        tansu
+    }
+
+    fn create_topics(&self) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .expect("admin client");
+        let topics = [
+            NewTopic::new(
+                "parcels.advance",
+                ADVANCE_PARTITIONS,
+                TopicReplication::Fixed(1),
+            ),
+            NewTopic::new(
+                "parcels.decisions",
+                DECISION_PARTITIONS,
+                TopicReplication::Fixed(1),
+            ),
+            NewTopic::new(
+                "parcels.rejected",
+                REJECTED_PARTITIONS,
+                TopicReplication::Fixed(1),
+            ),
+        ];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let results = runtime
+            .block_on(admin.create_topics(&topics, &AdminOptions::new()))
+            .expect("create topics");
+        for result in results {
+            result.expect("topic created");
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/tansu.sh"))
+            .arg("stop")
+            .arg("--pidfile")
+            .arg(&self.pidfile)
+            .status();
+    }
+}
+
+/// A generated feed and what the offline engine decided for it.
+struct Expected {
+    lines: Vec<Vec<u8>>,
+    /// Decisions without timing fields, by (parcel key, version).
+    decisions: HashMap<(String, u64), Value>,
+    rejected: usize,
+}
+
+fn generate_and_screen_offline(parcels: usize, seed: u64) -> Expected {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feed = dir.path().join("feed.jsonl");
+    let status = Command::new(BINARY)
+        .current_dir(root())
+        .args([
+            "generate",
+            "--parcels",
+            &parcels.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "-o",
+        ])
+        .arg(&feed)
+        .stderr(Stdio::null())
+        .status()
+        .expect("generate");
+    assert!(status.success());
+    let rejects = dir.path().join("rejects.jsonl");
+    let output = Command::new(BINARY)
+        .current_dir(root())
+        .args(["screen", "--input"])
+        .arg(&feed)
+        .arg("--rejects")
+        .arg(&rejects)
+        .stderr(Stdio::null())
+        .output()
+        .expect("screen");
+    assert!(output.status.success());
+    let mut decisions = HashMap::new();
+    for line in String::from_utf8(output.stdout).expect("utf-8").lines() {
+        let decision = strip_timing(serde_json::from_str(line).expect("decision JSON"));
+        let key = decision_key(&decision);
+        assert!(
+            decisions.insert(key, decision).is_none(),
+            "offline decisions are unique per key and version"
+        );
+    }
+    let rejected = std::fs::read_to_string(&rejects)
+        .expect("rejects")
+        .lines()
+        .count();
+    let lines = std::fs::read(&feed)
+        .expect("feed")
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    Expected {
+        lines,
+        decisions,
+        rejected,
+    }
+}
+
+fn strip_timing(mut decision: Value) -> Value {
+    if let Some(object) = decision.as_object_mut() {
+        object.remove("decided_at");
+        object.remove("latency_ms");
+    }
+    decision
+}
+
+fn decision_key(decision: &Value) -> (String, u64) {
+    (
+        decision["parcel_key"]
+            .as_str()
+            .expect("parcel_key")
+            .to_string(),
+        decision["version"].as_u64().expect("version"),
+    )
+}
+
+/// The Kafka key a courier would use: the parcel key, when the record can be read.
+fn kafka_key(line: &[u8]) -> String {
+    screener_engine::record::parse_record(line, &Default::default())
+        .map(|record| record.parcel_key())
+        .unwrap_or_default()
+}
+
+/// Produces `lines` to `parcels.advance`, `rate` per second (0: at once). Blocks until all
+/// are acknowledged.
+fn produce(address: &str, lines: &[Vec<u8>], rate: u64) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let started = Instant::now();
+    for (n, line) in lines.iter().enumerate() {
+        if rate > 0 {
+            let due = Duration::from_secs_f64(n as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let key = kafka_key(line);
+        let mut record = BaseRecord::to("parcels.advance").key(&key).payload(line);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// A `parcel-screener run` process, killed on drop if still running.
+struct Screener {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Screener {
+    fn start(address: &str, group: &str, log_dir: &Path, name: &str) -> Screener {
+        let log = log_dir.join(format!("{name}.log"));
+        let child = Command::new(BINARY)
+            .current_dir(root())
+            .args(["run", "--brokers", address])
+            .env("SCREENER_KAFKA__GROUP_ID", group)
+            .env("SCREENER_KAFKA__SESSION_TIMEOUT_MS", "6000")
+            .env("SCREENER_KAFKA__COMMIT_INTERVAL_MS", "200")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start parcel-screener run");
+        Screener { child, log }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status (within `limit`).
+    fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Screener {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads a topic's partitions from the beginning (no group: no join delay).
+struct Reader {
+    consumer: BaseConsumer,
+}
+
+impl Reader {
+    fn new(address: &str, topic: &str, partitions: i32) -> Reader {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", address)
+            .set("group.id", format!("test-reader-{topic}"))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .expect("reader");
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .expect("partition");
+        }
+        consumer.assign(&assignment).expect("assign");
+        Reader { consumer }
+    }
+
+    /// Reads what arrives within `wait`, returning early once `enough` says so.
+    fn read(&self, wait: Duration, into: &mut Vec<Vec<u8>>, enough: impl Fn(&[Vec<u8>]) -> bool) {
+        let started = Instant::now();
+        while started.elapsed() < wait && !enough(into) {
+            if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(100)) {
+                into.push(message.payload().unwrap_or_default().to_vec());
+            }
+        }
+    }
+}
+
+/// Checks every decision read against the offline ones: each is one of them, identical apart
+/// from timing; every offline decision was published. Returns how many were redelivered.
+fn check_decisions(expected: &Expected, read: &[Vec<u8>]) -> usize {
+    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
+    for payload in read {
+        let decision = strip_timing(serde_json::from_slice(payload).expect("decision JSON"));
+        let key = decision_key(&decision);
+        let offline = expected
+            .decisions
+            .get(&key)
+            .unwrap_or_else(|| panic!("a decision the offline engine did not make: {decision}"));
+        assert_eq!(
+            &decision, offline,
+            "streaming and offline decisions differ for {key:?}"
+        );
+        *seen.entry(key).or_default() += 1;
+    }
+    let missing: Vec<_> = expected
+        .decisions
+        .keys()
+        .filter(|k| !seen.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} decisions never published, e.g. {missing:?}",
+        expected.decisions.len() - seen.len()
+    );
+    seen.values().map(|n| n - 1).sum()
+}
+
+fn all_decisions_seen(expected: usize) -> impl Fn(&[Vec<u8>]) -> bool {
+    move |read: &[Vec<u8>]| read.len() >= expected
+}
+
+#[test]
+fn stream_publishes_exactly_the_offline_decisions_and_rejections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tansu = Tansu::start();
+    let expected = generate_and_screen_offline(2_000, 11);
+    produce(&tansu.address, &expected.lines, 0);
+    let logs = tempfile::tempdir().expect("log dir");
+    let mut screener = Screener::start(&tansu.address, "it-exact", logs.path(), "screener");
+
+    let mut decisions = Vec::new();
+    Reader::new(&tansu.address, "parcels.decisions", DECISION_PARTITIONS).read(
+        Duration::from_secs(90),
+        &mut decisions,
+        all_decisions_seen(expected.decisions.len()),
+    );
+    // Nothing more may come: wait a moment for strays.
+    Reader::new(&tansu.address, "parcels.decisions", DECISION_PARTITIONS).read(
+        Duration::from_secs(2),
+        &mut Vec::new(),
+        |_| false,
+    );
+    let mut rejected = Vec::new();
+    Reader::new(&tansu.address, "parcels.rejected", REJECTED_PARTITIONS).read(
+        Duration::from_secs(20),
+        &mut rejected,
+        all_decisions_seen(expected.rejected),
+    );
+
+    let redelivered = check_decisions(&expected, &decisions);
+    assert_eq!(redelivered, 0, "no restart, so no decision twice");
+    assert_eq!(
+        rejected.len(),
+        expected.rejected,
+        "one rejection per malformed record"
+    );
+    for envelope in &rejected {
+        let envelope: Value = serde_json::from_slice(envelope).expect("envelope JSON");
+        assert_eq!(envelope["schema"], "rejected/v1");
+        assert_eq!(envelope["source"]["topic"], "parcels.advance");
+        assert!(envelope["original_base64"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()));
+    }
+
+    let status = screener
+        .terminate(Duration::from_secs(30))
+        .expect("exits within 30 s of SIGTERM");
+    assert!(
+        status.success(),
+        "graceful exit: {status:?}\n{}",
+        screener.log_text()
+    );
+    let log = screener.log_text();
+    assert!(log.contains("stopped"), "{log}");
+    eprintln!(
+        "exact: {} lines, {} decisions, {} rejected",
+        expected.lines.len(),
+        decisions.len(),
+        rejected.len()
+    );
+}
+
+#[test]
+fn sigkill_mid_stream_loses_nothing_and_redelivers_identical_decisions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tansu = Tansu::start();
+    let expected = generate_and_screen_offline(6_000, 12);
+    let logs = tempfile::tempdir().expect("log dir");
+    let address = tansu.address.clone();
+    let lines = expected.lines.clone();
+    // The feed arrives over ~3 s while the screener runs.
+    let producer = std::thread::spawn(move || produce(&address, &lines, 3_000));
+
+    let reader = Reader::new(&tansu.address, "parcels.decisions", DECISION_PARTITIONS);
+    let mut decisions = Vec::new();
+    let mut kills = 0;
+    let mut screener = Screener::start(&tansu.address, "it-kill", logs.path(), "first");
+    let kill_points = [expected.decisions.len() / 4, expected.decisions.len() / 2];
+    for (round, kill_at) in kill_points.iter().enumerate() {
+        reader.read(
+            Duration::from_secs(60),
+            &mut decisions,
+            all_decisions_seen(*kill_at),
+        );
+        screener.kill();
+        kills += 1;
+        screener = Screener::start(
+            &tansu.address,
+            "it-kill",
+            logs.path(),
+            &format!("restart-{round}"),
+        );
+    }
+    producer.join().expect("producer thread");
+    reader.read(Duration::from_secs(120), &mut decisions, |read| {
+        let distinct: std::collections::HashSet<(String, u64)> = read
+            .iter()
+            .map(|p| decision_key(&serde_json::from_slice(p).expect("JSON")))
+            .collect();
+        distinct.len() >= expected.decisions.len()
+    });
+    reader.read(Duration::from_secs(2), &mut decisions, |_| false);
+    let redelivered = check_decisions(&expected, &decisions);
+    let status = screener
+        .terminate(Duration::from_secs(30))
+        .expect("exits after SIGTERM");
+    assert!(status.success());
+    let rebuilt = screener.log_text().matches("dedup state rebuilt").count();
+    eprintln!(
+        "sigkill: {} lines sent, {} kills, {} decisions read, {} distinct, {} redelivered (identical), lost 0, partitions rebuilt by the last instance: {rebuilt}",
+        expected.lines.len(),
+        kills,
+        decisions.len(),
+        expected.decisions.len(),
+        redelivered
+    );
+}
+
+#[test]
+fn two_instances_split_the_partitions_and_account_for_every_record() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tansu = Tansu::start();
+    let expected = generate_and_screen_offline(3_000, 13);
+    let logs = tempfile::tempdir().expect("log dir");
+    let mut first = Screener::start(&tansu.address, "it-pair", logs.path(), "a");
+    let mut second = Screener::start(&tansu.address, "it-pair", logs.path(), "b");
+    // Let both join before the feed arrives, so that both get work.
+    std::thread::sleep(Duration::from_secs(5));
+    produce(&tansu.address, &expected.lines, 0);
+
+    let mut decisions = Vec::new();
+    Reader::new(&tansu.address, "parcels.decisions", DECISION_PARTITIONS).read(
+        Duration::from_secs(90),
+        &mut decisions,
+        all_decisions_seen(expected.decisions.len()),
+    );
+    let redelivered = check_decisions(&expected, &decisions);
+    assert_eq!(redelivered, 0);
+    for screener in [&mut first, &mut second] {
+        let status = screener
+            .terminate(Duration::from_secs(30))
+            .expect("exits after SIGTERM");
+        assert!(status.success());
+        let log = screener.log_text();
+        let received: u64 = log
+            .lines()
+            .filter(|l| l.contains("stopped"))
+            .filter_map(|l| l.split("received=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+            .next()
+            .unwrap_or_else(|| panic!("no stop line in {log}"));
+        assert!(
+            received > 0,
+            "each instance screened part of the feed:\n{log}"
+        );
+    }
+}
