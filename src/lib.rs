@@ -3,6 +3,7 @@
 //! The engine (records, lists, matching, rules, decisions) lives in its own crate under
 //! `engine/` and knows nothing of Kafka, HTTP or metrics. This crate adds:
 //! - [`config`]: the TOML configuration with environment overrides;
+//! - [`evaluation`]: the matcher's evaluation harness (labelled set from the real lists);
 //! - [`engine`]: building the engine from the configured list files;
 //! - [`feed`]: a deterministic synthetic feed of courier and marketplace parcel reports;
 //! - [`streaming`]: the Kafka pipeline (consume, screen, produce, commit after acknowledgement);
@@ -13,6 +14,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod evaluation;
 pub mod feed;
 pub mod logging;
 pub mod streaming;

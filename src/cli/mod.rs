@@ -2,6 +2,7 @@
 //! and the dispatch.
 
 mod demo;
+mod evaluate;
 mod generate;
 mod lists;
 mod run;
@@ -49,6 +50,9 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Generate a deterministic synthetic feed of parcel reports (JSONL on stdout or a file).
     Generate(generate::GenerateArgs),
+    /// Measure the matcher: precision/recall on a labelled set built from the lists, index
+    /// recall, and the false-hold rate on clean synthetic traffic.
+    Evaluate(evaluate::EvaluateArgs),
     /// Watch-list and known-shipper list commands.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
@@ -69,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Search(args) => search::run(&config, args),
         Command::Generate(args) => generate::run(&config, args),
         Command::Lists(command) => lists::run(&config, command),
+        Command::Evaluate(args) => evaluate::run(&config, args),
     }
 }

@@ -18,9 +18,9 @@
 
 mod build;
 mod malformed;
-mod pools;
+pub(crate) mod pools;
 mod record;
-mod rng;
+pub(crate) mod rng;
 mod watch;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! - deletion neighbourhoods (SymSpell-style): every token is filed under itself and each of
 //!   its one-character deletions, so one substitution, insertion, deletion or adjacent
 //!   transposition meets in a shared key;
-//! - phonetic keys (`MOHAMMED` ~ `MUHAMMAD`);
+//! - variant keys (`MOHAMMED` ~ `MUHAMMAD`);
 //! - compounds: a query token that splits into two vocabulary tokens, and two adjacent query
 //!   tokens that join into one.
 //!
@@ -22,23 +22,20 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::normalize::{phonetic_key, Token, TokenKind};
-use super::score::{score_tokens, token_similarity, NameScore, TokenView, INITIAL_SIMILARITY};
+use super::normalize::{variant_key, Token, TokenKind};
+use super::score::{
+    score_tokens, token_similarity, NameScore, TokenView, INITIAL_SIMILARITY, MIN_FUZZY_TOKEN_LEN,
+    MIN_VARIANT_TOKEN_LEN,
+};
 
 /// Weights of weak tokens are their rarity times this.
 pub const WEAK_TOKEN_FACTOR: f32 = 0.15;
-
-/// Tokens shorter than this get no fuzzy neighbours (too many short words are one edit apart).
-const MIN_FUZZY_TOKEN_LEN: usize = 4;
-
-/// Phonetic keys shorter than this are not looked up (too coarse).
-const MIN_PHONETIC_KEY_LEN: usize = 3;
 
 /// A vocabulary token.
 #[derive(Debug, Clone)]
 struct VocabularyToken {
     text: Box<str>,
-    phonetic: Box<str>,
+    variant: Box<str>,
     weight: f32,
 }
 
@@ -51,13 +48,17 @@ pub(crate) struct IndexedName {
     pub(crate) name_number: u16,
     tokens: Box<[u32]>,
     total_weight: f32,
+    /// Whether the name has a single-letter token (an initial), which may align with any
+    /// query token of the same first letter: the search cannot bound such names cheaply and
+    /// scores them in full once reached.
+    has_initial: bool,
 }
 
 /// One query token, prepared: its weight and the vocabulary tokens it reaches.
 #[derive(Debug, Clone)]
 pub(crate) struct QueryToken {
     pub(crate) text: String,
-    pub(crate) phonetic: String,
+    pub(crate) variant: String,
     pub(crate) weight: f32,
     /// Vocabulary tokens reachable from this one, with an optimistic similarity.
     reaches: Vec<(u32, f32)>,
@@ -76,7 +77,7 @@ impl PreparedQuery {
             .map(|t| TokenView {
                 text: &t.text,
                 weight: t.weight,
-                phonetic: &t.phonetic,
+                variant: &t.variant,
             })
             .collect()
     }
@@ -91,10 +92,13 @@ pub(crate) struct NameIndex {
     names: Vec<IndexedName>,
     /// Token id → ids of the names holding it, ascending, each once.
     postings: Vec<Vec<u32>>,
+    /// Token id → the names of its posting that have an initial (see
+    /// `IndexedName::has_initial`): admitted even when the pruning admits no new names.
+    initial_postings: Vec<Vec<u32>>,
     /// Hash of a token or of one of its one-character deletions → token ids.
     deletion_neighbours: FxHashMap<u64, Vec<u32>>,
-    /// Phonetic key → token ids.
-    phonetic_neighbours: FxHashMap<Box<str>, Vec<u32>>,
+    /// Spelling-variant key → ids of the tokens of at least MIN_VARIANT_TOKEN_LEN letters.
+    variant_neighbours: FxHashMap<Box<str>, Vec<u32>>,
     /// Weight given to a query token absent from the vocabulary (as rare as the rarest).
     unseen_token_weight: f32,
 }
@@ -126,7 +130,7 @@ static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Default)]
 struct NeighbourCache {
     index_id: u64,
-    /// Token → what it reaches on its own (exact, fuzzy, phonetic, splits).
+    /// Token → what it reaches on its own (exact, fuzzy, variant, splits).
     single: NeighbourMap,
     /// Two adjacent tokens joined → what the joined text reaches.
     joined: NeighbourMap,
@@ -167,7 +171,7 @@ impl NameIndex {
                     .or_insert(next_id);
                 if id == next_id {
                     index.vocabulary.push(VocabularyToken {
-                        phonetic: phonetic_key(&token.text).into(),
+                        variant: variant_key(&token.text).into(),
                         text: token.text.into(),
                         weight: 0.0,
                     });
@@ -198,6 +202,7 @@ impl NameIndex {
         index.unseen_token_weight = rarity(1);
 
         index.postings = vec![Vec::new(); index.vocabulary.len()];
+        index.initial_postings = vec![Vec::new(); index.vocabulary.len()];
         for (name_id, (entry, name_number, ids)) in name_tokens.into_iter().enumerate() {
             let total_weight = ids
                 .iter()
@@ -209,11 +214,23 @@ impl NameIndex {
                     posting.push(name_id as u32);
                 }
             }
+            let has_initial = ids
+                .iter()
+                .any(|&id| index.vocabulary[id as usize].text.len() == 1);
+            if has_initial {
+                for &id in &ids {
+                    let posting = &mut index.initial_postings[id as usize];
+                    if posting.last() != Some(&(name_id as u32)) {
+                        posting.push(name_id as u32);
+                    }
+                }
+            }
             index.names.push(IndexedName {
                 entry,
                 name_number,
                 tokens: ids.into_boxed_slice(),
                 total_weight,
+                has_initial,
             });
         }
 
@@ -224,10 +241,10 @@ impl NameIndex {
                     index.deletion_neighbours.entry(key).or_default().push(id);
                 });
             }
-            if token.phonetic.len() >= MIN_PHONETIC_KEY_LEN {
+            if token.text.len() >= MIN_VARIANT_TOKEN_LEN {
                 index
-                    .phonetic_neighbours
-                    .entry(token.phonetic.clone())
+                    .variant_neighbours
+                    .entry(token.variant.clone())
                     .or_default()
                     .push(id);
             }
@@ -265,7 +282,7 @@ impl NameIndex {
         let mut prepared: Vec<QueryToken> = tokens
             .iter()
             .map(|token| QueryToken {
-                phonetic: phonetic_key(&token.text),
+                variant: variant_key(&token.text),
                 weight: self.query_weight(token),
                 reaches: Vec::new(),
                 text: token.text.clone(),
@@ -297,17 +314,17 @@ impl NameIndex {
         PreparedQuery { tokens: prepared }
     }
 
-    /// Vocabulary tokens similar to `text` (exact, fuzzy or phonetic), with their similarity.
+    /// Vocabulary tokens similar to `text` (exact, fuzzy or variant), with their similarity.
     fn similar_tokens(&self, text: &str) -> Vec<(u32, f32)> {
         let mut reaches: Vec<(u32, f32)> = Vec::new();
         if let Some(&id) = self.token_ids.get(text) {
             reaches.push((id, 1.0));
         }
-        let phonetic = phonetic_key(text);
+        let variant = variant_key(text);
         let query_view = TokenView {
             text,
             weight: 1.0,
-            phonetic: &phonetic,
+            variant: &variant,
         };
         let mut consider = |id: u32| {
             if reaches.iter().any(|(seen, _)| *seen == id) {
@@ -324,10 +341,10 @@ impl NameIndex {
                 }
             });
         }
-        if phonetic.len() >= MIN_PHONETIC_KEY_LEN {
+        if text.len() >= MIN_VARIANT_TOKEN_LEN {
             for &id in self
-                .phonetic_neighbours
-                .get(phonetic.as_str())
+                .variant_neighbours
+                .get(variant.as_str())
                 .into_iter()
                 .flatten()
             {
@@ -340,7 +357,8 @@ impl NameIndex {
     /// A query token that splits into two vocabulary tokens reaches both: one half spelled
     /// exactly, the other exactly or nearly (`AEROCARIBEAN` → `AERO` + `CARIBBEAN`).
     fn push_split_tokens(&self, text: &str, reaches: &mut Vec<(u32, f32)>) {
-        if text.len() < 6 {
+        // Both halves have at least two letters.
+        if text.len() < 4 {
             return;
         }
         for split in 2..text.len() - 1 {
@@ -413,14 +431,21 @@ impl NameIndex {
                     let query_gain = query_token.weight * similarity;
                     let candidate_gain = self.vocabulary[token_id as usize].weight * similarity;
                     let posting = &self.postings[token_id as usize];
+                    // Names with an initial may gain from any query token: always admitted.
+                    for &name_id in &self.initial_postings[token_id as usize] {
+                        scratch.credit(name_id, query_gain, candidate_gain, true);
+                    }
                     if may_add_names || posting.len() < scratch.touched.len() * 4 {
                         for &name_id in posting {
-                            scratch.credit(name_id, query_gain, candidate_gain, may_add_names);
+                            if !self.names[name_id as usize].has_initial {
+                                scratch.credit(name_id, query_gain, candidate_gain, may_add_names);
+                            }
                         }
                     } else {
                         for slot in 0..scratch.touched.len() {
                             let name_id = scratch.touched[slot];
-                            if self.names[name_id as usize].tokens.contains(&token_id) {
+                            let name = &self.names[name_id as usize];
+                            if !name.has_initial && name.tokens.contains(&token_id) {
                                 scratch.credit(name_id, query_gain, candidate_gain, false);
                             }
                         }
@@ -433,14 +458,18 @@ impl NameIndex {
             for slot in 0..scratch.touched.len() {
                 let name_id = scratch.touched[slot];
                 let name = &self.names[name_id as usize];
-                let query_bound = ((scratch.query_credit[name_id as usize] + initial_credit)
-                    / query_total)
-                    .min(1.0);
-                let candidate_bound = if query_has_initials || name.total_weight <= 0.0 {
+                let query_bound = if name.has_initial {
                     1.0
                 } else {
-                    (scratch.candidate_credit[name_id as usize] / name.total_weight).min(1.0)
+                    ((scratch.query_credit[name_id as usize] + initial_credit) / query_total)
+                        .min(1.0)
                 };
+                let candidate_bound =
+                    if query_has_initials || name.has_initial || name.total_weight <= 0.0 {
+                        1.0
+                    } else {
+                        (scratch.candidate_credit[name_id as usize] / name.total_weight).min(1.0)
+                    };
                 if ((query_bound + candidate_bound) / 2.0) < min_score as f32 - 1e-6 {
                     continue;
                 }
@@ -486,7 +515,7 @@ impl NameIndex {
         TokenView {
             text: &token.text,
             weight: token.weight,
-            phonetic: &token.phonetic,
+            variant: &token.variant,
         }
     }
 
@@ -495,7 +524,7 @@ impl NameIndex {
         let vocabulary: usize = self
             .vocabulary
             .iter()
-            .map(|t| std::mem::size_of::<VocabularyToken>() + t.text.len() + t.phonetic.len())
+            .map(|t| std::mem::size_of::<VocabularyToken>() + t.text.len() + t.variant.len())
             .sum();
         let token_ids = self.token_ids.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 8);
         let names: usize = self
@@ -503,18 +532,23 @@ impl NameIndex {
             .iter()
             .map(|n| std::mem::size_of::<IndexedName>() + n.tokens.len() * 4)
             .sum();
-        let postings: usize = self.postings.iter().map(|p| 24 + p.capacity() * 4).sum();
+        let postings: usize = self
+            .postings
+            .iter()
+            .chain(&self.initial_postings)
+            .map(|p| 24 + p.capacity() * 4)
+            .sum();
         let deletions: usize = self
             .deletion_neighbours
             .values()
             .map(|ids| 8 + 24 + 8 + ids.capacity() * 4)
             .sum();
-        let phonetic: usize = self
-            .phonetic_neighbours
+        let variant: usize = self
+            .variant_neighbours
             .iter()
             .map(|(key, ids)| 16 + key.len() + 24 + 8 + ids.capacity() * 4)
             .sum();
-        vocabulary + token_ids + names + postings + deletions + phonetic
+        vocabulary + token_ids + names + postings + deletions + variant
     }
 }
 

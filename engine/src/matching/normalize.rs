@@ -210,7 +210,7 @@ fn tokenize_ascii(text: &str) -> Vec<Token> {
             glued_by_dot: false,
         });
     }
-    join_dotted_letters(raw)
+    join_legal_form_letters(join_dotted_letters(raw))
         .into_iter()
         .filter(|text| !HONORIFICS.contains(&text.as_str()))
         .map(|text| {
@@ -243,6 +243,33 @@ fn join_dotted_letters(raw: Vec<RawToken>) -> Vec<String> {
     joined
 }
 
+/// Joins runs of single letters that spell a legal form when written apart: `S A DE C V` →
+/// `SA DE CV`, `L L C` → `LLC`. Other single letters stay initials (`J P SMITH`).
+fn join_legal_form_letters(tokens: Vec<String>) -> Vec<String> {
+    let mut joined: Vec<String> = Vec::with_capacity(tokens.len());
+    let mut position = 0;
+    while position < tokens.len() {
+        let run_end = (position..tokens.len())
+            .find(|&i| tokens[i].len() != 1)
+            .unwrap_or(tokens.len());
+        let longest_form = (2..=4.min(run_end - position)).rev().find(|&length| {
+            let candidate: String = tokens[position..position + length].concat();
+            classify(&candidate) == TokenKind::LegalForm
+        });
+        match longest_form {
+            Some(length) => {
+                joined.push(tokens[position..position + length].concat());
+                position += length;
+            }
+            None => {
+                joined.push(tokens[position].clone());
+                position += 1;
+            }
+        }
+    }
+    joined
+}
+
 /// Whether a joined token was built from single letters (all letters, at most 5): lets
 /// `U.S.A.` keep joining after `US`.
 fn is_dotted_run(token: &str) -> bool {
@@ -268,34 +295,34 @@ fn classify(token: &str) -> TokenKind {
     }
 }
 
-/// A coarse phonetic key: the first letter, then consonants with similar sounds merged and
-/// vowels, H, W and Y dropped, repeats collapsed. `MOHAMMED` and `MUHAMMAD` both give `MMT`;
-/// `YUSUF` and `YOUSEF` both give `YSF`. Digits are kept as they are.
-pub fn phonetic_key(token: &str) -> String {
-    let mut key = String::with_capacity(token.len());
-    let mut last_class: Option<u8> = None;
-    for (position, byte) in token.bytes().enumerate() {
-        let class = match byte {
-            b'A' | b'E' | b'I' | b'O' | b'U' | b'Y' | b'H' | b'W' if position > 0 => None,
-            b'C' | b'K' | b'Q' | b'G' if position > 0 => Some(b'K'),
-            b'S' | b'Z' | b'X' if position > 0 => Some(b'S'),
-            b'D' | b'T' if position > 0 => Some(b'T'),
-            b'B' | b'P' if position > 0 => Some(b'P'),
-            b'F' | b'V' if position > 0 => Some(b'F'),
-            b'J' if position > 0 => Some(b'K'),
-            other => Some(other),
+/// A spelling-variant key: what stays of a token when the spelling choices that
+/// transliteration leaves open are erased. Vowels (and `Y` after the first letter) become one
+/// `V` per run, doubled letters collapse, and a few digraphs take one spelling (`KH`→`H`,
+/// `PH`→`F`, `DJ`→`J`, `SCH`→`SH`, `CK`→`K`, `Q`→`K`). Consonants otherwise stay as they are:
+/// `MOHAMMED`, `MUHAMMAD` → `MVHVMVD`; `HUSSEIN`, `HUSAYN` → `HVSVN`; but `NASSER` (`NVSVR`)
+/// and `NAZIR` (`NVZVR`), or `ANDREW` and `ANDREA`, stay apart.
+pub fn variant_key(token: &str) -> String {
+    let bytes = token.as_bytes();
+    let mut key = String::with_capacity(bytes.len());
+    let mut position = 0;
+    while position < bytes.len() {
+        let rest = &bytes[position..];
+        let (unit, consumed) = match rest {
+            [b'S', b'C', b'H', ..] => ('S', 2), // SCH → SH: keep S, the H follows
+            [b'K', b'H', ..] => ('H', 2),
+            [b'P', b'H', ..] => ('F', 2),
+            [b'D', b'J', ..] => ('J', 2),
+            [b'C', b'K', ..] => ('K', 2),
+            [b'Q', ..] => ('K', 1),
+            [b'A' | b'E' | b'I' | b'O' | b'U', ..] => ('V', 1),
+            [b'Y', ..] if position > 0 => ('V', 1),
+            [other, ..] => (*other as char, 1),
+            [] => break,
         };
-        match class {
-            Some(class) if last_class != Some(class) => {
-                key.push(class as char);
-                last_class = Some(class);
-            }
-            Some(_) => {}
-            None => {
-                // A vowel between two identical consonants keeps them apart (`MAMA` → `MM`).
-                last_class = None;
-            }
+        if !key.ends_with(unit) {
+            key.push(unit);
         }
+        position += consumed;
     }
     key
 }
@@ -339,6 +366,11 @@ mod tests {
         assert_eq!(texts("U.S.A. Trading"), ["USA", "TRADING"]);
         assert_eq!(texts("J. Smith"), ["J", "SMITH"]);
         assert_eq!(texts("J.Smith"), ["J", "SMITH"]);
+        assert_eq!(
+            texts("Grupo Ejemplo S A de C V"),
+            ["GRUPO", "EJEMPLO", "SA", "DE", "CV"]
+        );
+        assert_eq!(texts("J P Smith"), ["J", "P", "SMITH"]);
     }
 
     #[test]
@@ -367,10 +399,15 @@ mod tests {
     }
 
     #[test]
-    fn phonetic_keys_merge_spelling_variants() {
-        assert_eq!(phonetic_key("MOHAMMED"), phonetic_key("MUHAMMAD"));
-        assert_eq!(phonetic_key("YUSUF"), phonetic_key("YOUSEF"));
-        assert_eq!(phonetic_key("HUSSEIN"), phonetic_key("HUSAYN"));
-        assert_ne!(phonetic_key("SMITH"), phonetic_key("JONES"));
+    fn variant_keys_merge_spelling_variants_only() {
+        assert_eq!(variant_key("MOHAMMED"), variant_key("MUHAMMAD"));
+        assert_eq!(variant_key("YUSUF"), variant_key("YOUSEF"));
+        assert_eq!(variant_key("HUSSEIN"), variant_key("HUSAYN"));
+        assert_eq!(variant_key("KHALID"), variant_key("HALID"));
+        assert_eq!(variant_key("SCHMIDT"), variant_key("SHMIDT"));
+        assert_ne!(variant_key("NASSER"), variant_key("NAZIR"));
+        assert_ne!(variant_key("AHMADI"), variant_key("AMIDI"));
+        assert_ne!(variant_key("ANDREW"), variant_key("ANDREA"));
+        assert_ne!(variant_key("SMITH"), variant_key("JONES"));
     }
 }

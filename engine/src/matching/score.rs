@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::jaro_winkler::jaro_winkler_units;
-use super::normalize::{phonetic_key, Token};
+use super::normalize::{variant_key, Token};
 
 /// Token similarities below this are treated as no similarity: Jaro-Winkler gives unrelated
 /// words 0.4–0.7, which must not add up to a match.
@@ -22,20 +22,16 @@ pub const TOKEN_SIMILARITY_FLOOR: f64 = 0.84;
 /// Similarity credited to an initial that agrees with a full token (`J` ~ `JOHN`).
 pub const INITIAL_SIMILARITY: f64 = 0.8;
 
-/// Similarity credited to two tokens whose phonetic keys agree (`YUSUF` ~ `YOUSEF`,
+/// Similarity credited to two tokens whose variant keys agree (`YUSUF` ~ `YOUSEF`,
 /// `MOHAMED` ~ `MUHAMMAD`), when the fuzzy credit alone gives less.
-pub const PHONETIC_SIMILARITY: f64 = 0.9;
+pub const VARIANT_SIMILARITY: f64 = 0.9;
 
-/// A compound (`JSCARGUMENT` against `JSC ARGUMENT`) counts when its Jaro-Winkler similarity
-/// to the two joined tokens reaches this.
-pub const COMPOUND_SIMILARITY_FLOOR: f64 = 0.92;
-
-/// A token ready for scoring: its text, its weight and its phonetic key.
+/// A token ready for scoring: its text, its weight and its variant key.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenView<'a> {
     pub text: &'a str,
     pub weight: f32,
-    pub phonetic: &'a str,
+    pub variant: &'a str,
 }
 
 /// How two tokens were found to agree.
@@ -45,8 +41,8 @@ pub enum Agreement {
     Exact,
     /// Jaro-Winkler at or above the floor (typos, transliteration variants).
     Fuzzy,
-    /// Same phonetic key.
-    Phonetic,
+    /// Same variant key.
+    Variant,
     /// An initial against a full token.
     Initial,
     /// One token against two adjacent tokens of the other side, joined.
@@ -68,17 +64,85 @@ pub fn token_similarity(query: &TokenView, candidate: &TokenView) -> Option<(f64
         }
         return None;
     }
-    let jaro_winkler = jaro_winkler_units(a, b);
-    let phonetic_agrees =
-        query.phonetic.len() >= 3 && query.phonetic == candidate.phonetic && jaro_winkler >= 0.7;
-    let fuzzy_credit = fuzzy_credit(jaro_winkler);
-    if phonetic_agrees && fuzzy_credit < PHONETIC_SIMILARITY {
-        return Some((PHONETIC_SIMILARITY, Agreement::Phonetic));
+    // Fuzzy and variant agreements are exactly the ones the candidate index can reach
+    // (`index.rs`): one-character deletion neighbours of at least MIN_FUZZY_TOKEN_LEN
+    // letters, or equal spelling-variant keys of at least MIN_VARIANT_TOKEN_LEN letters. So
+    // the index never hides a name the scorer would have accepted.
+    let fuzzy_reachable = a.len() >= MIN_FUZZY_TOKEN_LEN
+        && b.len() >= MIN_FUZZY_TOKEN_LEN
+        && are_deletion_neighbours(a, b);
+    let variant_reachable = a.len() >= MIN_VARIANT_TOKEN_LEN
+        && b.len() >= MIN_VARIANT_TOKEN_LEN
+        && query.variant == candidate.variant;
+    if !fuzzy_reachable && !variant_reachable {
+        return None;
     }
-    if jaro_winkler >= TOKEN_SIMILARITY_FLOOR {
-        return Some((fuzzy_credit, Agreement::Fuzzy));
+    let jaro_winkler = jaro_winkler_units(a, b);
+    let credit = fuzzy_credit(jaro_winkler);
+    if variant_reachable
+        && jaro_winkler >= VARIANT_JARO_WINKLER_FLOOR
+        && credit < VARIANT_SIMILARITY
+    {
+        return Some((VARIANT_SIMILARITY, Agreement::Variant));
+    }
+    if fuzzy_reachable && jaro_winkler >= TOKEN_SIMILARITY_FLOOR {
+        return Some((credit, Agreement::Fuzzy));
     }
     None
+}
+
+/// Tokens shorter than this get no fuzzy agreement (too many short words are one edit apart).
+pub const MIN_FUZZY_TOKEN_LEN: usize = 4;
+
+/// Tokens shorter than this get no spelling-variant agreement.
+pub const MIN_VARIANT_TOKEN_LEN: usize = 5;
+
+/// Variant agreement also needs this much Jaro-Winkler similarity.
+pub const VARIANT_JARO_WINKLER_FLOOR: f64 = 0.75;
+
+/// Whether one deletion from each side (or from one side, or none) makes `a` and `b` equal:
+/// one substitution, insertion, deletion or adjacent transposition apart, plus a few
+/// two-edit pairs of equal length (`ABXD` ~ `ABDY`). The index files every vocabulary token
+/// under itself and its one-character deletions, which reaches exactly these pairs.
+pub fn are_deletion_neighbours(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    let (shorter, longer) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    match longer.len() - shorter.len() {
+        0 => {
+            // Equal lengths: delete one from each side. The first and last mismatches bound
+            // where the deletions can be.
+            let first = shorter
+                .iter()
+                .zip(longer)
+                .position(|(x, y)| x != y)
+                .unwrap_or(0);
+            let from_end = shorter
+                .iter()
+                .rev()
+                .zip(longer.iter().rev())
+                .position(|(x, y)| x != y)
+                .unwrap_or(0);
+            let last = shorter.len() - 1 - from_end;
+            if first >= last {
+                return true; // one substitution
+            }
+            // Delete at `first` on one side and at `last` on the other.
+            shorter[first + 1..=last] == longer[first..last]
+                || shorter[first..last] == longer[first + 1..=last]
+        }
+        1 => {
+            // One deletion from the longer side.
+            let first = shorter
+                .iter()
+                .zip(longer)
+                .position(|(x, y)| x != y)
+                .unwrap_or(shorter.len());
+            shorter[first..] == longer[first + 1..]
+        }
+        _ => false,
+    }
 }
 
 /// Credit for a fuzzy token agreement: Jaro-Winkler stretched so that near spellings of
@@ -197,9 +261,8 @@ pub fn score_tokens(query: &[TokenView], candidate: &[TokenView], explain: bool)
 /// Scores two token lists where every token weighs the same (weak tokens a fifth): for text
 /// without list statistics, such as addresses.
 pub fn score_uniform(query: &[Token], candidate: &[Token]) -> NameScore {
-    let keys = |tokens: &[Token]| -> Vec<String> {
-        tokens.iter().map(|t| phonetic_key(&t.text)).collect()
-    };
+    let keys =
+        |tokens: &[Token]| -> Vec<String> { tokens.iter().map(|t| variant_key(&t.text)).collect() };
     let (query_keys, candidate_keys) = (keys(query), keys(candidate));
     score_tokens(
         &uniform_views(query, &query_keys),
@@ -215,7 +278,7 @@ fn uniform_views<'a>(tokens: &'a [Token], keys: &'a [String]) -> Vec<TokenView<'
         .map(|(token, key)| TokenView {
             text: &token.text,
             weight: if token.kind.is_weak() { 0.2 } else { 1.0 },
-            phonetic: key,
+            variant: key,
         })
         .collect()
 }
@@ -231,8 +294,8 @@ struct Pair {
 }
 
 /// Adds the compounds of one token of `single_side` (length ≥ 4) against two adjacent tokens
-/// of `pair_side`, joined, that reach [`COMPOUND_SIMILARITY_FLOOR`]. `swapped` says that
-/// `single_side` is the candidate.
+/// of `pair_side`, joined: equal, or deletion neighbours. `swapped` says that `single_side`
+/// is the candidate.
 fn push_compound_pairs(
     single_side: &[TokenView],
     pair_side: &[TokenView],
@@ -258,10 +321,16 @@ fn push_compound_pairs(
             joined.clear();
             joined.extend_from_slice(left);
             joined.extend_from_slice(right);
-            let similarity = jaro_winkler_units(single_bytes, &joined);
-            if similarity < COMPOUND_SIMILARITY_FLOOR {
+            // The same rule as single tokens: the index reaches the joined spelling and one
+            // near spelling of it, nothing further.
+            if !are_deletion_neighbours(single_bytes, &joined) {
                 continue;
             }
+            let similarity = if single_bytes == joined.as_slice() {
+                1.0
+            } else {
+                fuzzy_credit(jaro_winkler_units(single_bytes, &joined))
+            };
             let (single_bits, pair_bits) = (1u32 << i, 0b11u32 << j);
             let (query_tokens, candidate_tokens) = if swapped {
                 (pair_bits, single_bits)
@@ -301,9 +370,9 @@ fn joined_text(tokens: &[TokenView], bits: u32) -> String {
 mod tests {
     use super::*;
 
-    /// Tokens with given weights (phonetic keys computed).
+    /// Tokens with given weights (variant keys computed).
     fn views(tokens: &[(&str, f32)]) -> (Vec<String>, Vec<f32>) {
-        let keys = tokens.iter().map(|(t, _)| phonetic_key(t)).collect();
+        let keys = tokens.iter().map(|(t, _)| variant_key(t)).collect();
         (keys, tokens.iter().map(|(_, w)| *w).collect())
     }
 
@@ -313,19 +382,19 @@ mod tests {
         let query_views: Vec<TokenView> = query
             .iter()
             .zip(&query_keys)
-            .map(|((text, weight), phonetic)| TokenView {
+            .map(|((text, weight), variant)| TokenView {
                 text,
                 weight: *weight,
-                phonetic,
+                variant,
             })
             .collect();
         let candidate_views: Vec<TokenView> = candidate
             .iter()
             .zip(&candidate_keys)
-            .map(|((text, weight), phonetic)| TokenView {
+            .map(|((text, weight), variant)| TokenView {
                 text,
                 weight: *weight,
-                phonetic,
+                variant,
             })
             .collect();
         score_tokens(&query_views, &candidate_views, true)
@@ -351,11 +420,13 @@ mod tests {
     }
 
     #[test]
-    fn typos_and_phonetic_variants_score_high() {
+    fn typos_and_spelling_variants_score_high() {
         let typo = score(&[("AEROCARIBEAN", 9.0)], &[("AEROCARIBBEAN", 9.0)]);
         assert!(typo.score > 0.95, "{typo:?}");
-        let phonetic = score(&[("HUSSEIN", 8.0)], &[("HUSAYN", 8.0)]);
-        assert_eq!(phonetic.aligned[0].agreement, Agreement::Phonetic);
+        let variant = score(&[("HUSSEIN", 8.0)], &[("HUSAYN", 8.0)]);
+        assert_eq!(variant.aligned[0].agreement, Agreement::Variant);
+        let different = score(&[("NASSER", 8.0)], &[("NAZIR", 8.0)]);
+        assert!(different.aligned.is_empty(), "{different:?}");
     }
 
     #[test]
@@ -380,6 +451,39 @@ mod tests {
             &[("JOHN", 3.0), ("SMITH", 5.0)],
         );
         assert!(wrong.score < result.score);
+    }
+
+    #[test]
+    fn deletion_neighbours_are_one_edit_apart() {
+        let near = [
+            ("MARTHA", "MARHTA"),
+            ("SMITH", "SMYTH"),
+            ("SMITH", "SMITHS"),
+            ("ABXD", "ABDY"),
+            ("KHAN", "KHAN"),
+        ];
+        for (a, b) in near {
+            assert!(
+                are_deletion_neighbours(a.as_bytes(), b.as_bytes()),
+                "{a} {b}"
+            );
+            assert!(
+                are_deletion_neighbours(b.as_bytes(), a.as_bytes()),
+                "{b} {a}"
+            );
+        }
+        let far = [
+            ("ENGY", "ENERGY"),
+            ("GLOBAL", "GLOBE"),
+            ("ABCD", "DCBA"),
+            ("NASSER", "NAZIR"),
+        ];
+        for (a, b) in far {
+            assert!(
+                !are_deletion_neighbours(a.as_bytes(), b.as_bytes()),
+                "{a} {b}"
+            );
+        }
     }
 
     #[test]
