@@ -33,6 +33,27 @@ pub struct Config {
     /// Brokers, topics, consumer group and client properties.
     pub kafka: KafkaConfig,
     pub log: LogConfig,
+    /// The admin HTTP server (`/metrics`, `/health/*`).
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `HOST:PORT` the admin server binds (`run --admin-addr` and `demo --admin-addr`
+    /// override). Loopback by default: the admin API is not for the open network.
+    pub addr: String,
+}
+
+/// The default `admin.addr`.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9898";
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            addr: DEFAULT_ADMIN_ADDR.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -140,6 +161,13 @@ impl Config {
         if self.limits.max_record_bytes == 0 {
             problems.push("limits.max_record_bytes: must be > 0".to_string());
         }
+        let port = self.admin.addr.rsplit_once(':').map(|(_, port)| port);
+        if port.is_none_or(|port| port.parse::<u16>().is_err()) {
+            problems.push(format!(
+                "admin.addr: expected HOST:PORT, got {:?}",
+                self.admin.addr
+            ));
+        }
         problems
     }
 }
@@ -188,6 +216,15 @@ mod tests {
             .expect_err("inverted thresholds")
             .to_string();
         assert!(error.contains("review_threshold"), "{error}");
+    }
+
+    #[test]
+    fn admin_addr_defaults_to_loopback_and_must_be_host_port() {
+        assert_eq!(Config::default().admin.addr, "127.0.0.1:9898");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "[admin]\naddr = \"127.0.0.1\"\n");
+        let error = Config::load(&path).expect_err("no port").to_string();
+        assert!(error.contains("admin.addr"), "{error}");
     }
 
     #[test]

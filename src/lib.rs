@@ -8,13 +8,17 @@
 //! - [`feed`]: a deterministic synthetic feed of courier and marketplace parcel reports;
 //! - [`streaming`]: the Kafka pipeline (consume, screen, produce, commit after acknowledgement);
 //! - [`logging`]: `tracing` set-up (text or JSON on stderr);
+//! - [`metrics`]: Prometheus metrics and readiness; [`admin`]: the HTTP server for
+//!   `/metrics` and `/health/*`;
 //! - [`cli`]: the `parcel-screener` commands; `main.rs` only parses arguments and calls
 //!   [`cli::run`].
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod evaluation;
 pub mod feed;
 pub mod logging;
+pub mod metrics;
 pub mod streaming;

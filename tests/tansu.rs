@@ -253,6 +253,8 @@ impl Screener {
             .env("SCREENER_KAFKA__GROUP_ID", group)
             .env("SCREENER_KAFKA__SESSION_TIMEOUT_MS", "6000")
             .env("SCREENER_KAFKA__COMMIT_INTERVAL_MS", "200")
+            // Two screeners at once: each on its own free admin port.
+            .env("SCREENER_ADMIN__ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))

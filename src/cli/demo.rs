@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::admin::AdminState;
 use crate::config::Config;
 use crate::feed::{FeedConfig, FeedGenerator};
+use crate::metrics::{Metrics, Readiness};
 use crate::streaming::config::KafkaConfig;
 use crate::streaming::mock_broker::MockBroker;
 use crate::streaming::{run_pipeline, PipelineStats, StatsSnapshot};
@@ -40,6 +42,10 @@ pub struct DemoArgs {
     /// must exist or be auto-created.
     #[arg(long)]
     pub brokers: Option<String>,
+    /// Admin server HOST:PORT for /metrics and /health/* (port 0: any free port). Default:
+    /// admin.addr, or a free port on its host when that one is taken.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin_addr: Option<String>,
 }
 
 /// Partitions of each parcel topic on the embedded broker (the mock broker drops data beyond
@@ -50,7 +56,21 @@ const DEMO_PARTITIONS: i32 = 8;
 const MAX_PENDING_SENDS: usize = 20_000;
 
 pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::new());
+    let admin = AdminState::new(metrics.clone(), readiness.clone());
+    let admin_addr = runtime.block_on(start_admin(
+        args.admin_addr.as_deref(),
+        &config.admin.addr,
+        admin,
+    ))?;
+    eprintln!("metrics at http://{admin_addr}/metrics (health: /health/live, /health/ready)");
     let (screener, summary) = crate::engine::build_screener(config)?;
+    metrics.record_lists(&screener);
+    readiness.set_lists_loaded(true);
     eprintln!(
         "lists: {} watch-list entries ({} names indexed), {} known shippers; loaded in {} ms, indexed in {} ms",
         screener.matcher.entries().len(),
@@ -106,10 +126,15 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let outcome = runtime.block_on(demo(config, kafka, generator, &args, Arc::new(screener)));
+    let stats = Arc::new(PipelineStats::new(metrics, readiness));
+    let outcome = runtime.block_on(demo(
+        config,
+        kafka,
+        generator,
+        &args,
+        Arc::new(screener),
+        stats,
+    ));
     drop(runtime);
     drop(embedded);
     outcome
@@ -130,8 +155,8 @@ async fn demo(
     generator: FeedGenerator,
     args: &DemoArgs,
     screener: Arc<screener_engine::rules::Screener>,
+    stats: Arc<PipelineStats>,
 ) -> anyhow::Result<ExitCode> {
-    let stats = Arc::new(PipelineStats::default());
     let landed = Arc::new(Landed::default());
     let (stop_pipeline, pipeline_stopped) = tokio::sync::oneshot::channel::<()>();
     let pipeline = {
@@ -209,6 +234,28 @@ async fn demo(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Starts the admin server on `requested`, or else on `configured`, falling back to a free
+/// port on the same host when that one is taken (a demo should not fail over a busy port).
+async fn start_admin(
+    requested: Option<&str>,
+    configured: &str,
+    state: AdminState,
+) -> anyhow::Result<std::net::SocketAddr> {
+    if let Some(addr) = requested {
+        return crate::admin::start(addr, state).await;
+    }
+    match crate::admin::start(configured, state.clone()).await {
+        Ok(addr) => Ok(addr),
+        Err(error) => {
+            let host = configured
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(host, _)| host);
+            tracing::debug!(%error, "admin address taken; using a free port");
+            crate::admin::start(&format!("{host}:0"), state).await
+        }
+    }
 }
 
 /// Sends the feed at `rate` reports per second (0: unthrottled), keyed by parcel key.

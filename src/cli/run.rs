@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::admin::AdminState;
 use crate::config::Config;
+use crate::metrics::{Metrics, Readiness};
 use crate::streaming::{run_pipeline, PipelineStats};
 
 #[derive(Debug, clap::Args)]
@@ -11,6 +13,9 @@ pub struct RunArgs {
     /// Bootstrap servers HOST:PORT[,HOST:PORT…] (overrides kafka.brokers).
     #[arg(long)]
     pub brokers: Option<String>,
+    /// Admin server HOST:PORT for /metrics and /health/* (overrides admin.addr).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin_addr: Option<String>,
     /// Benchmark baseline: copy records to the decisions topic unchanged, without parsing,
     /// dedup or screening, to measure what the consume → produce path alone can do.
     #[arg(long)]
@@ -26,7 +31,21 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     if kafka.pass_through {
         tracing::warn!("pass-through mode: records are copied, not screened");
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // The admin server first: /health/live answers while the lists load, /health/ready
+    // says what is missing.
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::new());
+    let admin_addr = args.admin_addr.as_deref().unwrap_or(&config.admin.addr);
+    runtime.block_on(crate::admin::start(
+        admin_addr,
+        AdminState::new(metrics.clone(), readiness.clone()),
+    ))?;
     let (screener, summary) = crate::engine::build_screener(config)?;
+    metrics.record_lists(&screener);
+    readiness.set_lists_loaded(true);
     tracing::info!(
         entries = screener.matcher.entries().len(),
         known_shippers = screener.known_shippers.len(),
@@ -35,10 +54,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         index_ms = summary.index_time.as_millis() as u64,
         "lists loaded"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let stats = Arc::new(PipelineStats::default());
+    let stats = Arc::new(PipelineStats::new(metrics, readiness));
     runtime.block_on(async {
         tracing::info!(brokers = %kafka.brokers, group = %kafka.group_id, topic = %kafka.topics.advance, "screening");
         run_pipeline(

@@ -9,6 +9,7 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -22,6 +23,9 @@ use screener_engine::dedup::{DedupConfig, Deduplicator};
 use screener_engine::pipeline::{process_report, ReportOutcome};
 use screener_engine::record::{parse_record, ParseLimits};
 use screener_engine::rules::Screener;
+
+use crate::metrics::kafka::{ClientKind, DEFAULT_STATISTICS_INTERVAL_MS};
+use crate::metrics::{Metrics, Readiness};
 
 use super::config::KafkaConfig;
 use super::offsets::OffsetTracker;
@@ -56,41 +60,30 @@ pub enum PipelineError {
     },
 }
 
-/// Counters of what the pipeline did; shared with whoever reports progress.
+/// What the pipeline did; shared with whoever reports progress and with the admin server.
+/// The counts live in the Prometheus [`Metrics`] (counted once, by the worker that decides,
+/// rejects or suppresses a record); [`PipelineStats::snapshot`] reads them back.
 #[derive(Debug)]
 pub struct PipelineStats {
-    pub received: AtomicU64,
-    pub released: AtomicU64,
-    pub held: AtomicU64,
-    pub cancelled: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub rejected: AtomicU64,
+    pub metrics: Arc<Metrics>,
+    /// Set by the rebalance and client callbacks, read by `/health/ready`.
+    pub readiness: Arc<Readiness>,
     /// Outcomes acknowledged by the broker (or duplicates, done at once).
     pub acknowledged: AtomicU64,
     /// End-to-end latency in microseconds, from a record's Kafka timestamp to the
-    /// acknowledgement of its outcome. Recorded by the acker alone; read for progress.
+    /// acknowledgement of its outcome, at full precision for the demo's progress and summary
+    /// (Prometheus gets bucketed `screener_end_to_end_latency_seconds`). Recorded by the
+    /// acker alone.
     pub end_to_end_micros: Mutex<Histogram<u64>>,
 }
 
 impl Default for PipelineStats {
     fn default() -> Self {
-        PipelineStats {
-            received: AtomicU64::new(0),
-            released: AtomicU64::new(0),
-            held: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            acknowledged: AtomicU64::new(0),
-            // 1 µs to 1 hour, 3 significant digits: a fixed ~200 KiB.
-            end_to_end_micros: Mutex::new(
-                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
-            ),
-        }
+        PipelineStats::new(Arc::new(Metrics::new()), Arc::new(Readiness::new()))
     }
 }
 
-/// A plain copy of [`PipelineStats`].
+/// A plain copy of the pipeline's counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     pub received: u64,
@@ -109,16 +102,28 @@ impl StatsSnapshot {
 }
 
 impl PipelineStats {
+    pub fn new(metrics: Arc<Metrics>, readiness: Arc<Readiness>) -> Self {
+        PipelineStats {
+            metrics,
+            readiness,
+            acknowledged: AtomicU64::new(0),
+            // 1 µs to 1 hour, 3 significant digits: a fixed ~200 KiB.
+            end_to_end_micros: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let metrics = &self.metrics;
         StatsSnapshot {
-            received: get(&self.received),
-            released: get(&self.released),
-            held: get(&self.held),
-            cancelled: get(&self.cancelled),
-            duplicates: get(&self.duplicates),
-            rejected: get(&self.rejected),
-            acknowledged: get(&self.acknowledged),
+            received: metrics.received_total(),
+            released: metrics.decision_records_total(Verdict::Release),
+            held: metrics.decision_records_total(Verdict::Hold),
+            cancelled: metrics.decision_records_total(Verdict::Cancelled),
+            duplicates: metrics.duplicates_total(),
+            rejected: metrics.rejected_total(),
+            acknowledged: self.acknowledged.load(Ordering::Relaxed),
         }
     }
 }
@@ -133,14 +138,62 @@ struct Shared {
     /// rebuild their dedup state before screening them.
     newly_assigned: Mutex<HashSet<i32>>,
     input_topic: String,
+    /// Metrics and readiness, for the client callbacks.
+    stats: Arc<PipelineStats>,
 }
 
-/// Consumer callbacks: drain and commit on revocation, note new assignments.
+/// Consumer callbacks: drain and commit on revocation, note new assignments, statistics
+/// (lag, broker round-trip) into metrics.
 struct PipelineContext {
     shared: Arc<Shared>,
 }
 
-impl ClientContext for PipelineContext {}
+impl ClientContext for PipelineContext {
+    fn stats(&self, statistics: Statistics) {
+        let stats = &self.shared.stats;
+        stats.metrics.record_statistics(
+            ClientKind::Consumer,
+            &statistics,
+            &self.shared.input_topic,
+            &stats.readiness,
+        );
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(&self.shared.stats.readiness, "consumer", error, reason);
+    }
+}
+
+/// Producer callbacks: statistics (queue depth, broker round-trip) into metrics.
+struct ProducerStatsContext {
+    stats: Arc<PipelineStats>,
+    input_topic: String,
+}
+
+impl ClientContext for ProducerStatsContext {
+    fn stats(&self, statistics: Statistics) {
+        self.stats.metrics.record_statistics(
+            ClientKind::Producer,
+            &statistics,
+            &self.input_topic,
+            &self.stats.readiness,
+        );
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(&self.stats.readiness, "producer", error, reason);
+    }
+}
+
+/// Logs a client-level error (as librdkafka's default does) and notes what readiness needs.
+fn client_error(readiness: &Readiness, client: &str, error: KafkaError, reason: &str) {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::AllBrokersDown) => readiness.all_brokers_down(),
+        Some(RDKafkaErrorCode::Fatal) => readiness.client_failed(format!("{client}: {reason}")),
+        _ => {}
+    }
+    tracing::error!(client, %error, reason, "librdkafka error");
+}
 
 impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -152,6 +205,10 @@ impl ConsumerContext for PipelineContext {
             .iter()
             .map(|element| element.partition())
             .collect();
+        self.shared
+            .stats
+            .readiness
+            .partitions_revoked(revoked.len());
         let started = Instant::now();
         loop {
             let in_flight: usize = {
@@ -190,6 +247,10 @@ impl ConsumerContext for PipelineContext {
                 .map(|element| element.partition())
                 .collect();
             lock(&self.shared.newly_assigned).extend(assigned.iter().copied());
+            self.shared
+                .stats
+                .readiness
+                .partitions_assigned(assigned.len());
             tracing::info!(partitions = ?assigned, "partitions assigned");
         }
     }
@@ -251,6 +312,7 @@ pub async fn run_pipeline(
         tracker: Mutex::new(OffsetTracker::new()),
         newly_assigned: Mutex::new(HashSet::new()),
         input_topic: settings.topics.advance.clone(),
+        stats: stats.clone(),
     });
     let consumer: Arc<StreamConsumer<PipelineContext>> = Arc::new(
         consumer_config(settings)
@@ -259,8 +321,11 @@ pub async fn run_pipeline(
             })
             .map_err(PipelineError::Client)?,
     );
-    let producer: FutureProducer = producer_config(settings)
-        .create()
+    let producer: FutureProducer<ProducerStatsContext> = producer_config(settings)
+        .create_with_context(ProducerStatsContext {
+            stats: stats.clone(),
+            input_topic: settings.topics.advance.clone(),
+        })
         .map_err(PipelineError::Client)?;
     consumer
         .subscribe(&[&settings.topics.advance])
@@ -268,6 +333,9 @@ pub async fn run_pipeline(
             topic: settings.topics.advance.clone(),
             source,
         })?;
+    stats
+        .readiness
+        .pipeline_started(Duration::from_millis(statistics_interval_ms(settings)));
 
     let permits = Arc::new(Semaphore::new(settings.max_in_flight));
     let (outcome_sender, outcome_receiver) = mpsc::unbounded_channel::<Outcome>();
@@ -280,6 +348,7 @@ pub async fn run_pipeline(
             mpsc::channel::<WorkerCommand>((settings.max_in_flight / worker_count).max(16));
         worker_senders.push(sender);
         let worker = Worker {
+            dedup_keys: stats.metrics.dedup_slot(),
             screener: screener.clone(),
             limits: limits.clone(),
             dedup: dedup.clone(),
@@ -330,7 +399,6 @@ pub async fn run_pipeline(
         };
         let partition = message.partition();
         let offset = message.offset();
-        stats.received.fetch_add(1, Ordering::Relaxed);
         lock(&shared.tracker).start(partition, offset);
         let job = Job {
             partition,
@@ -380,6 +448,9 @@ pub async fn run_pipeline(
     }
     consumer.unsubscribe();
     let _ = producer.flush(Duration::from_secs(5));
+    stats
+        .readiness
+        .pipeline_stopped(delivery_failure.as_ref().map(ToString::to_string));
     match delivery_failure {
         Some(error) => Err(error),
         None => Ok(()),
@@ -401,6 +472,7 @@ async fn acknowledge(
         tokio::select! {
             outcome = outcomes.recv(), if open => match outcome {
                 Some(outcome) => pending.push(async move {
+                    let delivered = outcome.delivery.is_some();
                     let result = match outcome.delivery {
                         Some(delivery) => match delivery.await {
                             Ok(Ok(_)) => Ok(()),
@@ -409,11 +481,11 @@ async fn acknowledge(
                         },
                         None => Ok(()),
                     };
-                    (outcome.partition, outcome.offset, outcome.timestamp_ms, result, outcome._permit)
+                    (outcome.partition, outcome.offset, outcome.timestamp_ms, delivered, result, outcome._permit)
                 }),
                 None => open = false,
             },
-            Some((partition, offset, timestamp_ms, result, permit)) = pending.next(), if !pending.is_empty() => {
+            Some((partition, offset, timestamp_ms, delivered, result, permit)) = pending.next(), if !pending.is_empty() => {
                 if let Err(source) = result {
                     tracing::error!(partition, offset, error = %source, "delivery failed; stopping without committing it");
                     return Err(PipelineError::Delivery { partition, offset, source });
@@ -421,8 +493,13 @@ async fn acknowledge(
                 stats.acknowledged.fetch_add(1, Ordering::Relaxed);
                 if timestamp_ms > 0 {
                     let now_ms = chrono::Utc::now().timestamp_millis();
-                    let micros = (now_ms.saturating_sub(timestamp_ms).max(0) as u64).saturating_mul(1000).max(1);
+                    let millis = now_ms.saturating_sub(timestamp_ms).max(0) as u64;
+                    let micros = millis.saturating_mul(1000).max(1);
                     let _ = lock(&stats.end_to_end_micros).record(micros.min(3_600_000_000));
+                    // SPEC §9: to the decision's (or rejection's) delivery; a duplicate has none.
+                    if delivered {
+                        stats.metrics.end_to_end_latency.observe(millis as f64 / 1000.0);
+                    }
                 }
                 let advanced = lock(&shared.tracker).finish(partition, offset);
                 if let Some(next) = advanced {
@@ -440,10 +517,12 @@ async fn acknowledge(
 
 /// A screening worker: owns the deduplicators of its partitions.
 struct Worker {
+    /// Where this worker publishes how many parcel keys its deduplicators hold.
+    dedup_keys: Arc<AtomicU64>,
     screener: Arc<Screener>,
     limits: ParseLimits,
     dedup: DedupConfig,
-    producer: FutureProducer,
+    producer: FutureProducer<ProducerStatsContext>,
     settings: KafkaConfig,
     stats: Arc<PipelineStats>,
     outcomes: mpsc::UnboundedSender<Outcome>,
@@ -478,6 +557,7 @@ impl Worker {
                         "dedup state rebuilt"
                     );
                     deduplicators.insert(partition, deduplicator);
+                    self.publish_dedup_keys(&deduplicators);
                     continue;
                 }
                 WorkerCommand::Screen(job) => job,
@@ -486,6 +566,7 @@ impl Worker {
                 .entry(job.partition)
                 .or_insert_with(|| Deduplicator::new(self.dedup.clone()));
             let delivery = self.screen(&job, deduplicator);
+            self.publish_dedup_keys(&deduplicators);
             let outcome = Outcome {
                 partition: job.partition,
                 offset: job.offset,
@@ -499,34 +580,46 @@ impl Worker {
         }
     }
 
-    /// Screens one record and starts the delivery of its outcome (none for a duplicate).
+    /// Sums the parcel keys of this worker's deduplicators into its metrics slot.
+    fn publish_dedup_keys(&self, deduplicators: &HashMap<i32, Deduplicator>) {
+        let keys: usize = deduplicators.values().map(Deduplicator::len).sum();
+        self.dedup_keys.store(keys as u64, Ordering::Relaxed);
+    }
+
+    /// Screens one record, counts what became of it, and starts the delivery of its outcome
+    /// (none for a duplicate).
     fn screen(&self, job: &Job, deduplicator: &mut Deduplicator) -> Option<DeliveryFuture> {
         let topics = &self.settings.topics;
+        let metrics = &self.stats.metrics;
         if self.settings.pass_through {
+            metrics.count_received(None);
             let key = job.key.as_deref().unwrap_or_default();
             return Some(self.send(&topics.decisions, key, &job.payload));
         }
+        let started = Instant::now();
         match parse_record(&job.payload, &self.limits) {
             Ok(record) => {
+                metrics.count_received(Some(record.source.filer_type));
                 let key = record.parcel_key();
-                match process_report(
+                let dedup_before = deduplicator.stats();
+                let outcome = process_report(
                     &self.screener,
                     deduplicator,
                     &key,
                     &record,
                     job.timestamp_ms,
-                ) {
-                    ReportOutcome::Duplicate(_) => {
-                        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                );
+                metrics.count_dedup_removed(dedup_before, deduplicator.stats());
+                metrics
+                    .screening_duration
+                    .observe(started.elapsed().as_secs_f64());
+                match outcome {
+                    ReportOutcome::Duplicate(kind) => {
+                        metrics.count_duplicate(kind);
                         None
                     }
                     ReportOutcome::Decided(decision) => {
-                        let counter = match decision.decision {
-                            Verdict::Release => &self.stats.released,
-                            Verdict::Hold => &self.stats.held,
-                            Verdict::Cancelled => &self.stats.cancelled,
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
+                        metrics.count_decision(&decision);
                         // A decision is plain data; serialising it cannot fail.
                         let payload = serde_json::to_vec(&decision).unwrap_or_default();
                         Some(self.send(&topics.decisions, key.as_bytes(), &payload))
@@ -534,7 +627,11 @@ impl Worker {
                 }
             }
             Err(error) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                metrics.count_received(None);
+                metrics.count_rejected(error.kind());
+                metrics
+                    .screening_duration
+                    .observe(started.elapsed().as_secs_f64());
                 let source = SourcePosition {
                     topic: topics.advance.clone(),
                     partition: job.partition,
@@ -574,8 +671,24 @@ impl Worker {
 
 fn common_config(settings: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &settings.brokers);
     config
+        .set("bootstrap.servers", &settings.brokers)
+        // Consumer lag, producer queue depth and broker round-trip times come from here
+        // (`ClientContext::stats`); `kafka.client_properties` may override it.
+        .set(
+            "statistics.interval.ms",
+            DEFAULT_STATISTICS_INTERVAL_MS.to_string(),
+        );
+    config
+}
+
+/// The effective `statistics.interval.ms` (0: disabled).
+fn statistics_interval_ms(settings: &KafkaConfig) -> u64 {
+    settings
+        .client_properties
+        .get("statistics.interval.ms")
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(DEFAULT_STATISTICS_INTERVAL_MS)
 }
 
 fn with_passthrough(mut config: ClientConfig, settings: &KafkaConfig) -> ClientConfig {
