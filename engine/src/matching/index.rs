@@ -24,8 +24,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::normalize::{variant_key, Token, TokenKind};
 use super::score::{
-    score_tokens, token_similarity, NameScore, TokenView, INITIAL_SIMILARITY, MIN_FUZZY_TOKEN_LEN,
-    MIN_VARIANT_TOKEN_LEN,
+    align_tokens, score_tokens, token_similarity, Agreement, NameScore, TokenView,
+    INITIAL_SIMILARITY, MIN_FUZZY_TOKEN_LEN, MIN_VARIANT_TOKEN_LEN,
 };
 
 /// Weights of weak tokens are their rarity times this.
@@ -48,10 +48,21 @@ pub(crate) struct IndexedName {
     pub(crate) name_number: u16,
     tokens: Box<[u32]>,
     total_weight: f32,
+    /// The weight of the name's heaviest token (bounds what a query initial can add).
+    max_weight: f32,
     /// Whether the name has a single-letter token (an initial), which may align with any
     /// query token of the same first letter: the search cannot bound such names cheaply and
     /// scores them in full once reached.
     has_initial: bool,
+}
+
+/// A vocabulary token a query token agrees with on its own, and how: exactly the pairs for
+/// which `token_similarity` gives a value (initials aside), with that value.
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    token: u32,
+    similarity: f64,
+    agreement: Agreement,
 }
 
 /// One query token, prepared: its weight and the vocabulary tokens it reaches.
@@ -60,14 +71,20 @@ pub(crate) struct QueryToken {
     pub(crate) text: String,
     pub(crate) variant: String,
     pub(crate) weight: f32,
-    /// Vocabulary tokens reachable from this one, with an optimistic similarity.
-    reaches: Vec<(u32, f32)>,
+    /// Vocabulary tokens similar to this one: used for candidates, bounds and scoring.
+    similar: Rc<[Reach]>,
+    /// Vocabulary tokens reached as part of a compound (halves of a split, or a token that
+    /// two adjacent query tokens join into): used for candidates and bounds only.
+    compound: Vec<(u32, f64)>,
 }
 
 /// A prepared query: tokens with weights and their vocabulary neighbours.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedQuery {
     pub(crate) tokens: Vec<QueryToken>,
+    /// Whether any compound was reached; if not, no compound alignment can score and the
+    /// scorer skips looking for them.
+    compound_possible: bool,
 }
 
 impl PreparedQuery {
@@ -130,14 +147,11 @@ static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Default)]
 struct NeighbourCache {
     index_id: u64,
-    /// Token → what it reaches on its own (exact, fuzzy, variant, splits).
-    single: NeighbourMap,
-    /// Two adjacent tokens joined → what the joined text reaches.
-    joined: NeighbourMap,
+    /// Token → the vocabulary tokens similar to it, and the halves of its splits.
+    single: FxHashMap<Box<str>, (Rc<[Reach]>, Rc<[(u32, f64)]>)>,
+    /// Two adjacent tokens joined → the vocabulary tokens similar to the joined text.
+    joined: FxHashMap<Box<str>, Rc<[Reach]>>,
 }
-
-/// Query text → the vocabulary tokens it reaches, with similarities.
-type NeighbourMap = FxHashMap<Box<str>, Rc<[(u32, f32)]>>;
 
 impl NeighbourCache {
     fn for_index(&mut self, index_id: u64) -> &mut Self {
@@ -225,11 +239,16 @@ impl NameIndex {
                     }
                 }
             }
+            let max_weight = ids
+                .iter()
+                .map(|&id| index.vocabulary[id as usize].weight)
+                .fold(0.0, f32::max);
             index.names.push(IndexedName {
                 entry,
                 name_number,
                 tokens: ids.into_boxed_slice(),
                 total_weight,
+                max_weight,
                 has_initial,
             });
         }
@@ -284,20 +303,31 @@ impl NameIndex {
             .map(|token| QueryToken {
                 variant: variant_key(&token.text),
                 weight: self.query_weight(token),
-                reaches: Vec::new(),
+                similar: Rc::from(Vec::new()),
+                compound: Vec::new(),
                 text: token.text.clone(),
             })
             .collect();
+        let mut compound_possible = false;
         NEIGHBOURS.with(|cache| {
             let mut cache = cache.borrow_mut();
             let cache = cache.for_index(self.id);
             for query_token in prepared.iter_mut() {
-                let reaches = cached(&mut cache.single, &query_token.text, |text| {
-                    let mut reaches = self.similar_tokens(text);
-                    self.push_split_tokens(text, &mut reaches);
-                    reaches
-                });
-                query_token.reaches.extend_from_slice(&reaches);
+                let (similar, splits) = match cache.single.get(query_token.text.as_str()) {
+                    Some(hit) => hit.clone(),
+                    None => {
+                        let similar: Rc<[Reach]> = self.similar_tokens(&query_token.text).into();
+                        let splits: Rc<[(u32, f64)]> = self.split_tokens(&query_token.text).into();
+                        cache.single.insert(
+                            query_token.text.as_str().into(),
+                            (similar.clone(), splits.clone()),
+                        );
+                        (similar, splits)
+                    }
+                };
+                compound_possible |= !splits.is_empty();
+                query_token.similar = similar;
+                query_token.compound.extend_from_slice(&splits);
             }
             // Two adjacent query tokens that join into one vocabulary token (or a near
             // spelling of one) reach it both.
@@ -306,20 +336,35 @@ impl NameIndex {
                 joined.clear();
                 joined.push_str(&prepared[position].text);
                 joined.push_str(&prepared[position + 1].text);
-                let reaches = cached(&mut cache.joined, &joined, |text| self.similar_tokens(text));
-                prepared[position].reaches.extend_from_slice(&reaches);
-                prepared[position + 1].reaches.extend_from_slice(&reaches);
+                let reaches = match cache.joined.get(joined.as_str()) {
+                    Some(hit) => hit.clone(),
+                    None => {
+                        let reaches: Rc<[Reach]> = self.similar_tokens(&joined).into();
+                        cache.joined.insert(joined.as_str().into(), reaches.clone());
+                        reaches
+                    }
+                };
+                compound_possible |= !reaches.is_empty();
+                for reach in reaches.iter() {
+                    prepared[position]
+                        .compound
+                        .push((reach.token, reach.similarity));
+                    prepared[position + 1]
+                        .compound
+                        .push((reach.token, reach.similarity));
+                }
             }
         });
-        PreparedQuery { tokens: prepared }
+        PreparedQuery {
+            tokens: prepared,
+            compound_possible,
+        }
     }
 
-    /// Vocabulary tokens similar to `text` (exact, fuzzy or variant), with their similarity.
-    fn similar_tokens(&self, text: &str) -> Vec<(u32, f32)> {
-        let mut reaches: Vec<(u32, f32)> = Vec::new();
-        if let Some(&id) = self.token_ids.get(text) {
-            reaches.push((id, 1.0));
-        }
+    /// Vocabulary tokens similar to `text` (exact, fuzzy or spelling variant), with the
+    /// similarity and agreement `token_similarity` gives.
+    fn similar_tokens(&self, text: &str) -> Vec<Reach> {
+        let mut reaches: Vec<Reach> = Vec::new();
         let variant = variant_key(text);
         let query_view = TokenView {
             text,
@@ -327,13 +372,20 @@ impl NameIndex {
             variant: &variant,
         };
         let mut consider = |id: u32| {
-            if reaches.iter().any(|(seen, _)| *seen == id) {
+            if reaches.iter().any(|reach| reach.token == id) {
                 return;
             }
-            if let Some((similarity, _)) = token_similarity(&query_view, &self.view(id)) {
-                reaches.push((id, similarity as f32));
+            if let Some((similarity, agreement)) = token_similarity(&query_view, &self.view(id)) {
+                reaches.push(Reach {
+                    token: id,
+                    similarity,
+                    agreement,
+                });
             }
         };
+        if let Some(&id) = self.token_ids.get(text) {
+            consider(id);
+        }
         if text.len() >= MIN_FUZZY_TOKEN_LEN {
             for_each_deletion_key(text, |key| {
                 for &id in self.deletion_neighbours.get(&key).into_iter().flatten() {
@@ -356,10 +408,11 @@ impl NameIndex {
 
     /// A query token that splits into two vocabulary tokens reaches both: one half spelled
     /// exactly, the other exactly or nearly (`AEROCARIBEAN` → `AERO` + `CARIBBEAN`).
-    fn push_split_tokens(&self, text: &str, reaches: &mut Vec<(u32, f32)>) {
+    fn split_tokens(&self, text: &str) -> Vec<(u32, f64)> {
+        let mut reaches = Vec::new();
         // Both halves have at least two letters.
         if text.len() < 4 {
-            return;
+            return reaches;
         }
         for split in 2..text.len() - 1 {
             let (left, right) = text.split_at(split);
@@ -369,17 +422,18 @@ impl NameIndex {
                 let right_similar = self.similar_tokens(right);
                 if !right_similar.is_empty() {
                     reaches.push((left_id, 1.0));
-                    reaches.extend(right_similar);
+                    reaches.extend(right_similar.iter().map(|r| (r.token, r.similarity)));
                 }
             }
             if let (Some(right_id), None) = (right_exact, left_exact) {
                 let left_similar = self.similar_tokens(left);
                 if !left_similar.is_empty() {
                     reaches.push((right_id, 1.0));
-                    reaches.extend(left_similar);
+                    reaches.extend(left_similar.iter().map(|r| (r.token, r.similarity)));
                 }
             }
         }
+        reaches
     }
 
     /// Visits every name whose full score against `query` may reach `min_score`, with that
@@ -402,7 +456,7 @@ impl NameIndex {
             .filter(|t| t.text.len() == 1)
             .map(|t| t.weight * INITIAL_SIMILARITY as f32)
             .sum();
-        let query_has_initials = initial_credit > 0.0;
+        let query_initials = query.tokens.iter().filter(|t| t.text.len() == 1).count();
         // Score = (query coverage + candidate coverage) / 2 and candidate coverage ≤ 1, so a
         // name needs query coverage ≥ 2·min − 1.
         let needed_query_credit = ((2.0 * min_score - 1.0) as f32 * query_total).max(0.0);
@@ -427,7 +481,13 @@ impl NameIndex {
                 // A name first reached now can gain at most what is left, this token included.
                 let may_add_names = weight_left + initial_credit >= needed_query_credit;
                 weight_left -= query_token.weight;
-                for &(token_id, similarity) in &query_token.reaches {
+                let reached = query_token
+                    .similar
+                    .iter()
+                    .map(|reach| (reach.token, reach.similarity))
+                    .chain(query_token.compound.iter().copied());
+                for (token_id, similarity) in reached {
+                    let similarity = similarity as f32;
                     let query_gain = query_token.weight * similarity;
                     let candidate_gain = self.vocabulary[token_id as usize].weight * similarity;
                     let posting = &self.postings[token_id as usize];
@@ -464,18 +524,23 @@ impl NameIndex {
                     ((scratch.query_credit[name_id as usize] + initial_credit) / query_total)
                         .min(1.0)
                 };
-                let candidate_bound =
-                    if query_has_initials || name.has_initial || name.total_weight <= 0.0 {
-                        1.0
-                    } else {
-                        (scratch.candidate_credit[name_id as usize] / name.total_weight).min(1.0)
-                    };
+                // Each query initial can align with one candidate token, for at most
+                // INITIAL_SIMILARITY of the name's heaviest token.
+                let candidate_bound = if name.has_initial || name.total_weight <= 0.0 {
+                    1.0
+                } else {
+                    let initials_gain =
+                        query_initials as f32 * INITIAL_SIMILARITY as f32 * name.max_weight;
+                    ((scratch.candidate_credit[name_id as usize] + initials_gain)
+                        / name.total_weight)
+                        .min(1.0)
+                };
                 if ((query_bound + candidate_bound) / 2.0) < min_score as f32 - 1e-6 {
                     continue;
                 }
                 candidate_views.clear();
                 candidate_views.extend(name.tokens.iter().map(|&id| self.view(id)));
-                let score = score_tokens(&query_views, &candidate_views, false);
+                let score = self.score_name(query, &query_views, name, &candidate_views, false);
                 if score.score >= min_score {
                     visit(name_id, score);
                 }
@@ -507,7 +572,39 @@ impl NameIndex {
     pub(crate) fn explain(&self, query: &PreparedQuery, name_id: u32) -> NameScore {
         let name = &self.names[name_id as usize];
         let candidate_views: Vec<TokenView> = name.tokens.iter().map(|&id| self.view(id)).collect();
-        score_tokens(&query.views(), &candidate_views, true)
+        self.score_name(query, &query.views(), name, &candidate_views, true)
+    }
+
+    /// The full score of a name, with token similarities looked up in the query's prepared
+    /// neighbours rather than recomputed: the same values `score_tokens` would compute
+    /// (initials, which no neighbour list holds, are computed).
+    fn score_name(
+        &self,
+        query: &PreparedQuery,
+        query_views: &[TokenView],
+        name: &IndexedName,
+        candidate_views: &[TokenView],
+        explain: bool,
+    ) -> NameScore {
+        align_tokens(
+            query_views,
+            candidate_views,
+            explain,
+            query.compound_possible,
+            |i, j| {
+                let (query_token, candidate_token) = (&query.tokens[i], name.tokens[j]);
+                if query_token.text.len() == 1
+                    || self.vocabulary[candidate_token as usize].text.len() == 1
+                {
+                    return token_similarity(&query_views[i], &candidate_views[j]);
+                }
+                query_token
+                    .similar
+                    .iter()
+                    .find(|reach| reach.token == candidate_token)
+                    .map(|reach| (reach.similarity, reach.agreement))
+            },
+        )
     }
 
     fn view(&self, token_id: u32) -> TokenView<'_> {
@@ -582,20 +679,6 @@ impl Scratch {
         self.query_credit[slot] += query_gain;
         self.candidate_credit[slot] += candidate_gain;
     }
-}
-
-/// The cached value for `text`, computing and remembering it on a miss.
-fn cached(
-    map: &mut NeighbourMap,
-    text: &str,
-    compute: impl FnOnce(&str) -> Vec<(u32, f32)>,
-) -> Rc<[(u32, f32)]> {
-    if let Some(hit) = map.get(text) {
-        return hit.clone();
-    }
-    let value: Rc<[(u32, f32)]> = compute(text).into();
-    map.insert(text.into(), value.clone());
-    value
 }
 
 /// Calls `f` with the hash of `token` and of each of its one-character deletions.

@@ -182,6 +182,21 @@ pub const MAX_ALIGNED_TOKENS: usize = 32;
 
 /// Scores `query` against `candidate`. With `explain`, the aligned pairs are recorded.
 pub fn score_tokens(query: &[TokenView], candidate: &[TokenView], explain: bool) -> NameScore {
+    align_tokens(query, candidate, explain, true, |i, j| {
+        token_similarity(&query[i], &candidate[j])
+    })
+}
+
+/// The alignment behind [`score_tokens`], with the token similarity given by the caller (the
+/// index looks it up instead of recomputing it) and compound pairs optional (the index skips
+/// them when the query reached no compound).
+pub(crate) fn align_tokens(
+    query: &[TokenView],
+    candidate: &[TokenView],
+    explain: bool,
+    compounds: bool,
+    similarity: impl Fn(usize, usize) -> Option<(f64, Agreement)>,
+) -> NameScore {
     let query = &query[..query.len().min(MAX_ALIGNED_TOKENS)];
     let candidate = &candidate[..candidate.len().min(MAX_ALIGNED_TOKENS)];
     let query_total: f64 = query.iter().map(|t| t.weight as f64).sum();
@@ -198,9 +213,9 @@ pub fn score_tokens(query: &[TokenView], candidate: &[TokenView], explain: bool)
     // Every pair above the floor, single tokens and compounds alike, best first; ties go to
     // single tokens, then to earlier positions, so that the result is deterministic.
     let mut pairs: Vec<Pair> = Vec::with_capacity(query.len() * 2);
-    for (i, query_token) in query.iter().enumerate() {
-        for (j, candidate_token) in candidate.iter().enumerate() {
-            if let Some((similarity, agreement)) = token_similarity(query_token, candidate_token) {
+    for i in 0..query.len() {
+        for j in 0..candidate.len() {
+            if let Some((similarity, agreement)) = similarity(i, j) {
                 pairs.push(Pair {
                     similarity,
                     agreement,
@@ -210,8 +225,10 @@ pub fn score_tokens(query: &[TokenView], candidate: &[TokenView], explain: bool)
             }
         }
     }
-    push_compound_pairs(query, candidate, false, &mut pairs);
-    push_compound_pairs(candidate, query, true, &mut pairs);
+    if compounds {
+        push_compound_pairs(query, candidate, false, &mut pairs);
+        push_compound_pairs(candidate, query, true, &mut pairs);
+    }
     pairs.sort_by(|x, y| {
         y.similarity
             .total_cmp(&x.similarity)
