@@ -143,12 +143,15 @@ const NEIGHBOUR_CACHE_CAPACITY: usize = 100_000;
 /// Source of index ids: a cache entry is valid only for the index that computed it.
 static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 
+/// What one query token reaches: similar vocabulary tokens, and the halves of its splits.
+type SingleNeighbours = (Rc<[Reach]>, Rc<[(u32, f64)]>);
+
 /// Per-thread cache of the vocabulary tokens a query token reaches, for one index at a time.
 #[derive(Default)]
 struct NeighbourCache {
     index_id: u64,
     /// Token → the vocabulary tokens similar to it, and the halves of its splits.
-    single: FxHashMap<Box<str>, (Rc<[Reach]>, Rc<[(u32, f64)]>)>,
+    single: FxHashMap<Box<str>, SingleNeighbours>,
     /// Two adjacent tokens joined → the vocabulary tokens similar to the joined text.
     joined: FxHashMap<Box<str>, Rc<[Reach]>>,
 }
