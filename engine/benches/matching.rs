@@ -68,7 +68,7 @@ fn matching(c: &mut Criterion) {
         percentiles(warm.clone())
     );
     let mut slowest: Vec<(u64, &String)> = warm.iter().copied().zip(&queries).collect();
-    slowest.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_unstable_by_key(|(nanos, _)| std::cmp::Reverse(*nanos));
     let names: Vec<String> = slowest
         .iter()
         .take(8)
