@@ -52,7 +52,7 @@ fn synthetic_entries(count: usize) -> Vec<WatchEntry> {
         z ^ (z >> 31)
     };
     // Zipf-like token draw: a few thousand common tokens, a long tail of rare ones.
-    let mut token = move |rng: &mut dyn FnMut() -> u64| {
+    let token = move |rng: &mut dyn FnMut() -> u64| {
         let r = rng();
         let tail = 400_000u64;
         let rank = if r % 4 == 0 {
