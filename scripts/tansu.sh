@@ -4,7 +4,7 @@
 #
 #   scripts/tansu.sh fetch                  ensure the binary is cached, print its path
 #   scripts/tansu.sh path                   same (print the binary path, fetch if needed)
-#   scripts/tansu.sh start [--port N] [--pidfile F] [--log F]
+#   scripts/tansu.sh start [--port N] [--advertised-port N] [--pidfile F] [--log F]
 #                                           start a broker, print 127.0.0.1:PORT (only stdout line)
 #   scripts/tansu.sh stop [--pidfile F]     SIGTERM, up to 10 s, then SIGKILL
 #
@@ -176,7 +176,7 @@ read_pid() {
 }
 
 cmd_start() {
-    local port="" pidfile=$DEFAULT_PIDFILE logfile="" bin pid old auto_port=0 attempt deadline
+    local port="" advertised_port="" pidfile=$DEFAULT_PIDFILE logfile="" bin pid old auto_port=0 attempt deadline
     while (($#)); do
         case "$1" in
             --port) port=${2:?--port needs a value}; shift 2 ;;
@@ -185,6 +185,10 @@ cmd_start() {
             --pidfile=*) pidfile=${1#--pidfile=}; shift ;;
             --log) logfile=${2:?--log needs a value}; shift 2 ;;
             --log=*) logfile=${1#--log=}; shift ;;
+            # Advertise another port than the one listened on: for tests that put a TCP
+            # proxy of their own in front of the broker (to cut connections at will).
+            --advertised-port) advertised_port=${2:?--advertised-port needs a value}; shift 2 ;;
+            --advertised-port=*) advertised_port=${1#--advertised-port=}; shift ;;
             *) usage; die "start: unknown argument '$1'" ;;
         esac
     done
@@ -216,7 +220,7 @@ cmd_start() {
             unset SCHEMA_REGISTRY OTEL_EXPORTER_OTLP_ENDPOINT
             exec "$bin" broker \
                 --listener-url "tcp://127.0.0.1:$port" \
-                --advertised-listener-url "tcp://127.0.0.1:$port" \
+                --advertised-listener-url "tcp://127.0.0.1:${advertised_port:-$port}" \
                 --storage-engine memory://tansu/
         ) </dev/null >"$log_this" 2>&1 &
         pid=$!

@@ -373,6 +373,8 @@ pub async fn run_pipeline(
         stats.clone(),
     ));
 
+    // The last offset dispatched per partition, to notice when a partition rewinds.
+    let mut last_dispatched: HashMap<i32, i64> = HashMap::new();
     tokio::pin!(shutdown);
     let mut acker = acker;
     let mut delivery_failure: Option<PipelineError> = None;
@@ -399,6 +401,26 @@ pub async fn run_pipeline(
         };
         let partition = message.partition();
         let offset = message.offset();
+        // A partition's dedup state must be rebuilt before its next record when it was just
+        // (re)assigned, or when its offsets went backwards (after a lost assignment or an
+        // offset reset the consumer resumes from the committed offset, behind records this
+        // instance already screened): the state must be the one at this offset, not a later
+        // one, or redelivered records would be judged against their own future.
+        let newly_assigned = lock(&shared.newly_assigned).remove(&partition);
+        let rewound = last_dispatched
+            .get(&partition)
+            .is_some_and(|last: &i64| offset <= *last);
+        if rewound {
+            tracing::info!(
+                partition,
+                offset,
+                "partition rewound: rebuilding its dedup state"
+            );
+            // Everything before `offset` was committed, hence done; what was in flight at or
+            // after it is processed again from here.
+            lock(&shared.tracker).forget(partition);
+        }
+        last_dispatched.insert(partition, offset);
         lock(&shared.tracker).start(partition, offset);
         let job = Job {
             partition,
@@ -409,8 +431,7 @@ pub async fn run_pipeline(
             permit,
         };
         let sender = &worker_senders[partition as usize % worker_count];
-        let newly_assigned = lock(&shared.newly_assigned).remove(&partition);
-        if newly_assigned {
+        if newly_assigned || rewound {
             let rebuild = WorkerCommand::Rebuild {
                 partition,
                 until_offset: offset,
