@@ -23,18 +23,38 @@ fn recall_precision_and_index_recall_on_the_bundled_lists() {
     };
     let queries = build_labelled_set(&matcher, &evaluation);
     let rules = &config.rules.watchlist;
-    let report = evaluate(&matcher, &queries, rules.review_threshold, rules.hold_threshold, 400);
+    let report = evaluate(
+        &matcher,
+        &queries,
+        rules.review_threshold,
+        rules.hold_threshold,
+        400,
+    );
 
     assert_eq!(report.positives, 1_500);
     assert_eq!(report.negatives, 1_500);
     let review = report.at_review_threshold;
-    assert!(review.recall >= 0.98, "recall at the review threshold: {review:?}");
-    assert!(review.precision >= 0.98, "precision at the review threshold: {review:?}");
+    assert!(
+        review.recall >= 0.98,
+        "recall at the review threshold: {review:?}"
+    );
+    assert!(
+        review.precision >= 0.98,
+        "precision at the review threshold: {review:?}"
+    );
     let negatives_held = review.false_positives as f64 / report.negatives as f64;
-    assert!(negatives_held <= 0.02, "hard negatives held: {negatives_held}");
+    assert!(
+        negatives_held <= 0.02,
+        "hard negatives held: {negatives_held}"
+    );
     assert_eq!(
-        report.index_misses, 0,
+        report.index_misses,
+        0,
         "the index hid names the exhaustive scan found: {:?}",
-        report.examples.iter().filter(|e| e.starts_with("index hid")).collect::<Vec<_>>()
+        report
+            .examples
+            .iter()
+            .filter(|e| e.starts_with("index hid"))
+            .collect::<Vec<_>>()
     );
 }
