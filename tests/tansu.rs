@@ -260,10 +260,22 @@ struct Screener {
 
 impl Screener {
     fn start(address: &str, group: &str, log_dir: &Path, name: &str) -> Screener {
+        Screener::start_with(address, group, log_dir, name, &[])
+    }
+
+    /// As [`Screener::start`], with extra `run` arguments.
+    fn start_with(
+        address: &str,
+        group: &str,
+        log_dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> Screener {
         let log = log_dir.join(format!("{name}.log"));
         let child = Command::new(BINARY)
             .current_dir(root())
             .args(["run", "--brokers", address])
+            .args(extra)
             .env("SCREENER_KAFKA__GROUP_ID", group)
             .env("SCREENER_KAFKA__SESSION_TIMEOUT_MS", "6000")
             .env("SCREENER_KAFKA__COMMIT_INTERVAL_MS", "200")
@@ -616,8 +628,8 @@ impl Proxy {
     }
 }
 
-/// The body of a GET on the screener's admin server, if it answers.
-fn http_body(address: &str, path: &str) -> Option<String> {
+/// Status and body of a GET on the screener's admin server, if it answers.
+fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -628,22 +640,15 @@ fn http_body(address: &str, path: &str) -> Option<String> {
     .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    Some(response.split_once("\r\n\r\n")?.1.to_string())
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())?;
+    Some((status, body))
 }
 
-/// The HTTP status of a GET on the screener's admin server, if it answers.
 fn http_status(address: &str, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
+    http_get(address, path).map(|(status, _)| status)
 }
 
 #[test]
@@ -660,21 +665,13 @@ fn broker_outage_is_survived_reported_not_ready_and_loses_nothing() {
     let half = expected.lines.len() / 2;
     let logs = tempfile::tempdir().expect("log dir");
     let admin = format!("127.0.0.1:{}", free_port());
-    let mut screener = {
-        let log = logs.path().join("screener.log");
-        let child = Command::new(BINARY)
-            .current_dir(root())
-            .args(["run", "--brokers", &proxy.address(), "--admin-addr", &admin])
-            .env("SCREENER_KAFKA__GROUP_ID", "it-outage")
-            .env("SCREENER_KAFKA__SESSION_TIMEOUT_MS", "6000")
-            .env("SCREENER_KAFKA__COMMIT_INTERVAL_MS", "200")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start parcel-screener run");
-        Screener { child, log }
-    };
+    let mut screener = Screener::start_with(
+        &proxy.address(),
+        "it-outage",
+        logs.path(),
+        "screener",
+        &["--admin-addr", &admin],
+    );
     produce(&proxy.address(), &expected.lines[..half], 0);
     let reader = Reader::new(&proxy.address(), "parcels.decisions", DECISION_PARTITIONS);
     let mut decisions = Vec::new();
@@ -786,7 +783,9 @@ fn broker_outage_is_survived_reported_not_ready_and_loses_nothing() {
             offsets.sort_unstable();
             eprintln!("missing decisions' inputs on partition {partition}: {offsets:?}");
         }
-        let metrics = http_body(&admin, "/metrics").unwrap_or_default();
+        let metrics = http_get(&admin, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
         for line in metrics.lines().filter(|l| {
             (l.starts_with("screener_duplicates_total")
                 || l.starts_with("screener_decision_records_total")
