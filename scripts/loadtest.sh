@@ -25,6 +25,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER_DIR=$PWD
 cd "$ROOT"
 
 log() { printf 'loadtest.sh: %s\n' "$*" >&2; }
@@ -74,7 +75,11 @@ fi
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RUN_DIR=$TARGET/loadtest/$STAMP-$$
 mkdir -p "$RUN_DIR"
-REPORT=${REPORT:-$RUN_DIR/report.json}
+if [[ -z $REPORT ]]; then
+    REPORT=$RUN_DIR/report.json
+elif [[ $REPORT != /* ]]; then
+    REPORT=$CALLER_DIR/$REPORT
+fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/parcel-screener-loadtest.XXXXXX")
 SCREENER_PID=""
 
@@ -95,6 +100,7 @@ stop_screener() {
     SCREENER_PID=""
 }
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     local status=$?
     trap - EXIT INT TERM

@@ -104,7 +104,12 @@ pub fn print_summary(facts: &RunFacts<'_>) {
                 .iter()
                 .map(|(verdict, count)| format!("{verdict} {count}"))
                 .collect();
-            println!("  decided     {:>9}  ({})", a.decided, verdicts.join(", "));
+            let verdicts = if verdicts.is_empty() {
+                "none".to_string()
+            } else {
+                verdicts.join(", ")
+            };
+            println!("  decided     {:>9}  ({verdicts})", a.decided);
             println!(
                 "  suppressed  {:>9}  (duplicates: nothing published)",
                 a.suppressed
@@ -135,11 +140,16 @@ pub fn print_summary(facts: &RunFacts<'_>) {
     );
     let seconds = a.end_to_end_seconds();
     println!(
-        "  end to end  {} reports in {:.2} s: {:.0} reports/s, {:.0} parcels/s",
+        "  end to end  {} reports in {:.2} s: {:.0} reports/s, {:.0} parcels/s{}",
         a.sent,
         seconds,
         per_second(a.sent, seconds),
-        facts.feed_config.parcels as f64 / seconds.max(1e-9)
+        facts.feed_config.parcels as f64 / seconds.max(1e-9),
+        if a.lost > 0 {
+            " (not a throughput: outputs are missing)"
+        } else {
+            ""
+        }
     );
     let h = &a.latency_us;
     if !h.is_empty() {

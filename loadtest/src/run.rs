@@ -208,14 +208,19 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let planned_counts = ExpectedCounts::of(planned.iter().map(|(e, _)| e));
     let collector = wanted_collector(mode, &reports, &planned);
-    eprintln!(
-        "loadtest: {} mode; expecting {} outputs ({} decisions, {} suppressed, {} rejected in screening mode)",
-        mode.as_str(),
-        collector.wanted(),
-        planned_counts.decisions,
-        planned_counts.suppressed,
-        planned_counts.rejected
-    );
+    match mode {
+        Mode::Screening => eprintln!(
+            "loadtest: screening mode; expecting {} outputs: {} decisions and {} rejections ({} reports suppressed as duplicates)",
+            collector.wanted(),
+            planned_counts.decisions,
+            planned_counts.rejected,
+            planned_counts.suppressed
+        ),
+        Mode::PassThrough => eprintln!(
+            "loadtest: pass-through mode; expecting a copy of each of the {} reports",
+            collector.wanted()
+        ),
+    }
 
     // 3. Topics, reader, producer.
     let counts = kafka::partition_counts(
