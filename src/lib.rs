@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod evaluation;
 pub mod feed;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod streaming;

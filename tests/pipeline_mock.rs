@@ -46,7 +46,7 @@ async fn run_until_acknowledged(settings: &KafkaConfig, expected: u64) -> StatsS
         settings,
         config.limits.clone(),
         config.dedup.clone(),
-        Arc::new(screener),
+        Arc::new(parcel_screener::live::LiveScreener::new(screener)),
         stats.clone(),
         done,
     )

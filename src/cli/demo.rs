@@ -132,7 +132,7 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         kafka,
         generator,
         &args,
-        Arc::new(screener),
+        Arc::new(crate::live::LiveScreener::new(screener)),
         stats,
     ));
     drop(runtime);
@@ -154,7 +154,7 @@ async fn demo(
     kafka: KafkaConfig,
     generator: FeedGenerator,
     args: &DemoArgs,
-    screener: Arc<screener_engine::rules::Screener>,
+    screener: Arc<crate::live::LiveScreener>,
     stats: Arc<PipelineStats>,
 ) -> anyhow::Result<ExitCode> {
     let landed = Arc::new(Landed::default());

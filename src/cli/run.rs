@@ -61,7 +61,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             &kafka,
             config.limits.clone(),
             config.dedup.clone(),
-            Arc::new(screener),
+            Arc::new(crate::live::LiveScreener::new(screener)),
             stats.clone(),
             shutdown_signal(),
         )

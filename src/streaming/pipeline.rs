@@ -22,7 +22,6 @@ use screener_engine::decision::Verdict;
 use screener_engine::dedup::{DedupConfig, Deduplicator};
 use screener_engine::pipeline::{process_report, ReportOutcome};
 use screener_engine::record::{parse_record, ParseLimits};
-use screener_engine::rules::Screener;
 
 use crate::metrics::kafka::{ClientKind, DEFAULT_STATISTICS_INTERVAL_MS};
 use crate::metrics::{Metrics, Readiness};
@@ -30,6 +29,7 @@ use crate::metrics::{Metrics, Readiness};
 use super::config::KafkaConfig;
 use super::offsets::OffsetTracker;
 use super::rebuild::rebuild_partition;
+use crate::live::LiveScreener;
 use super::rejected::{RejectedRecord, SourcePosition};
 
 /// How long shutdown waits for outstanding deliveries before giving up (their offsets stay
@@ -304,7 +304,7 @@ pub async fn run_pipeline(
     settings: &KafkaConfig,
     limits: ParseLimits,
     dedup: DedupConfig,
-    screener: Arc<Screener>,
+    screener: Arc<LiveScreener>,
     stats: Arc<PipelineStats>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PipelineError> {
@@ -540,7 +540,7 @@ async fn acknowledge(
 struct Worker {
     /// Where this worker publishes how many parcel keys its deduplicators hold.
     dedup_keys: Arc<AtomicU64>,
-    screener: Arc<Screener>,
+    screener: Arc<LiveScreener>,
     limits: ParseLimits,
     dedup: DedupConfig,
     producer: FutureProducer<ProducerStatsContext>,
@@ -623,8 +623,9 @@ impl Worker {
                 metrics.count_received(Some(record.source.filer_type));
                 let key = record.parcel_key();
                 let dedup_before = deduplicator.stats();
+                let screener = self.screener.current();
                 let outcome = process_report(
-                    &self.screener,
+                    &screener,
                     deduplicator,
                     &key,
                     &record,

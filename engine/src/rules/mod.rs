@@ -33,7 +33,7 @@ use crate::record::{Address, Item, ParcelRecord, Party};
 
 /// The screening engine: lists, registry and rules, immutable once built. The service keeps
 /// it behind an `Arc` and swaps in a new one when a list changes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Screener {
     /// The watch lists, indexed.
     pub matcher: Arc<Matcher>,
