@@ -56,14 +56,30 @@ impl Default for AdminConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListsConfig {
     /// Watch lists loaded at start.
     pub watchlists: Vec<WatchlistSource>,
     /// Known-shipper registry (JSONL) loaded at start; none if absent.
     pub known_shippers: Option<PathBuf>,
+    /// Apply the list topics (`kafka.topics.watchlist`, `kafka.topics.known_shippers`) over
+    /// the files: read them at start, then follow them (`run` and `demo`). On by default; a
+    /// missing topic then stops the start with an error rather than screening with stale
+    /// lists unnoticed.
+    pub follow_topics: bool,
 }
+
+impl Default for ListsConfig {
+    fn default() -> Self {
+        ListsConfig {
+            watchlists: Vec::new(),
+            known_shippers: None,
+            follow_topics: true,
+        }
+    }
+}
+
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

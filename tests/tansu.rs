@@ -108,6 +108,10 @@ impl Tansu {
                 REJECTED_PARTITIONS,
                 TopicReplication::Fixed(1),
             ),
+            NewTopic::new("lists.watchlist", 1, TopicReplication::Fixed(1))
+                .set("cleanup.policy", "compact"),
+            NewTopic::new("lists.known-shippers", 1, TopicReplication::Fixed(1))
+                .set("cleanup.policy", "compact"),
         ];
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

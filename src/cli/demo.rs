@@ -126,15 +126,21 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let live = Arc::new(crate::live::LiveScreener::new(screener));
+    // List updates published to the list topics (`lists publish`, the enrollment API) take
+    // effect in the demo as in `run`.
+    let follower = if config.lists.follow_topics {
+        Some(crate::live::start_following(
+            &kafka,
+            live.clone(),
+            metrics.clone(),
+        )?)
+    } else {
+        None
+    };
     let stats = Arc::new(PipelineStats::new(metrics, readiness));
-    let outcome = runtime.block_on(demo(
-        config,
-        kafka,
-        generator,
-        &args,
-        Arc::new(crate::live::LiveScreener::new(screener)),
-        stats,
-    ));
+    let outcome = runtime.block_on(demo(config, kafka, generator, &args, live, stats));
+    drop(follower);
     drop(runtime);
     drop(embedded);
     outcome

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::admin::AdminState;
 use crate::config::Config;
+use crate::live::{start_following, LiveScreener};
 use crate::metrics::{Metrics, Readiness};
 use crate::streaming::{run_pipeline, PipelineStats};
 
@@ -44,6 +45,15 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         AdminState::new(metrics.clone(), readiness.clone()),
     ))?;
     let (screener, summary) = crate::engine::build_screener(config)?;
+    let live = Arc::new(LiveScreener::new(screener));
+    // The list topics are applied before the first record is screened, so every instance
+    // screens with the same lists from the start.
+    let _follower = if config.lists.follow_topics && !kafka.pass_through {
+        Some(start_following(&kafka, live.clone(), metrics.clone())?)
+    } else {
+        None
+    };
+    let screener = live.current();
     metrics.record_lists(&screener);
     readiness.set_lists_loaded(true);
     tracing::info!(
@@ -61,7 +71,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             &kafka,
             config.limits.clone(),
             config.dedup.clone(),
-            Arc::new(crate::live::LiveScreener::new(screener)),
+            live.clone(),
             stats.clone(),
             shutdown_signal(),
         )

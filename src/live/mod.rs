@@ -8,11 +8,31 @@
 //! [`Screener`] aside (indexing can take a few hundred milliseconds) and calls
 //! [`LiveScreener::replace`].
 
+pub mod follower;
+pub mod publish;
+pub mod topic;
+
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
 use screener_engine::known_shippers::{self, KnownShipperRegistry};
+use screener_engine::matching::Matcher;
 use screener_engine::rules::Screener;
+
+pub use follower::{
+    start_following, AppliedPositions, FollowerHandle, ListFiles, ListFollower, ListState,
+};
+
+/// Watch-list entries that a list update added or changed: parcels released earlier inside
+/// the dedup window are checked against these (and only these) for a new hold.
+#[derive(Debug)]
+pub struct WatchlistDelta {
+    /// The added or changed entries, indexed on their own.
+    pub matcher: Arc<Matcher>,
+}
+
+/// How many announced deltas a slow re-screener may fall behind before it misses some.
+const DELTA_CHANNEL_CAPACITY: usize = 64;
 
 /// The current screener, readable from any thread without locking.
 ///
@@ -22,12 +42,15 @@ use screener_engine::rules::Screener;
 pub struct LiveScreener {
     /// The snapshot new records are screened with.
     current: ArcSwap<Screener>,
+    /// Watch-list deltas, for the pipeline's re-screening of released parcels.
+    deltas: tokio::sync::broadcast::Sender<Arc<WatchlistDelta>>,
 }
 
 impl LiveScreener {
     pub fn new(screener: Screener) -> Self {
         LiveScreener {
             current: ArcSwap::from_pointee(screener),
+            deltas: tokio::sync::broadcast::Sender::new(DELTA_CHANNEL_CAPACITY),
         }
     }
 
@@ -49,5 +72,26 @@ impl LiveScreener {
             next.known_shippers = Arc::new(registry.clone());
             next
         });
+    }
+
+    /// Swaps in a new watch-list index (named `version`), keeping the known shippers.
+    pub fn replace_watchlist(&self, matcher: Arc<Matcher>, version: String) {
+        self.current.rcu(|current| {
+            let mut next = Screener::clone(current);
+            next.matcher = matcher.clone();
+            next.list_versions.watchlist = version.clone();
+            next
+        });
+    }
+
+    /// Tells the subscribers (the pipeline) which entries an update added or changed.
+    pub fn announce(&self, delta: WatchlistDelta) {
+        // No subscriber (no pipeline running) is fine: there is nothing to re-screen.
+        let _ = self.deltas.send(Arc::new(delta));
+    }
+
+    /// Receives the deltas announced from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<WatchlistDelta>> {
+        self.deltas.subscribe()
     }
 }

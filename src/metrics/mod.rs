@@ -95,6 +95,12 @@ pub struct Metrics {
     pub list_version_info: IntGaugeVec,
     /// `screener_lists_last_update_timestamp_seconds`: when the lists in use were loaded.
     pub lists_last_update: Gauge,
+    /// `screener_list_update_problems_total`: list-topic records that could not be applied
+    /// (bad JSON, invalid entry, key not matching the entry); each is logged once.
+    pub list_update_problems: IntCounter,
+    /// `screener_rescreen_holds_total`: new HOLD decisions published by re-screening released
+    /// parcels after a watch-list update.
+    pub rescreen_holds: IntCounter,
     /// `screener_kafka_producer_queue_messages`: librdkafka's producer `msg_cnt`.
     pub producer_queue_messages: IntGauge,
     /// `screener_kafka_broker_rtt_seconds{client,broker}`: average round-trip time over the
@@ -246,6 +252,18 @@ impl Metrics {
         )
         .expect("valid metric");
         register(&registry, &lists_last_update);
+        let list_update_problems = IntCounter::new(
+            "screener_list_update_problems_total",
+            "List-topic records that could not be applied (logged with the reason).",
+        )
+        .expect("valid metric");
+        register(&registry, &list_update_problems);
+        let rescreen_holds = IntCounter::new(
+            "screener_rescreen_holds_total",
+            "HOLD decisions published by re-screening released parcels after a watch-list update.",
+        )
+        .expect("valid metric");
+        register(&registry, &rescreen_holds);
         let producer_queue_messages = IntGauge::new(
             "screener_kafka_producer_queue_messages",
             "Messages in the producer's queues, waiting to be sent or acknowledged (librdkafka msg_cnt).",
@@ -302,6 +320,8 @@ impl Metrics {
             build_info,
             list_version_info,
             lists_last_update,
+            list_update_problems,
+            rescreen_holds,
             producer_queue_messages,
             broker_rtt,
             received_by_feed,

@@ -28,5 +28,6 @@ pub mod rejected;
 
 mod pipeline;
 mod rebuild;
+mod rescreen;
 
 pub use pipeline::{run_pipeline, PipelineError, PipelineStats, StatsSnapshot};

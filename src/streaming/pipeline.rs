@@ -28,9 +28,11 @@ use crate::metrics::{Metrics, Readiness};
 
 use super::config::KafkaConfig;
 use super::offsets::OffsetTracker;
-use super::rebuild::rebuild_partition;
-use crate::live::LiveScreener;
+use super::rebuild::{rebuild_partition, ReplayWindow};
 use super::rejected::{RejectedRecord, SourcePosition};
+use super::rescreen::{delta_screener, find_candidates, RescreenCandidate};
+use crate::live::LiveScreener;
+use screener_engine::rules::Screener;
 
 /// How long shutdown waits for outstanding deliveries before giving up (their offsets stay
 /// uncommitted, so they are redelivered: nothing is lost).
@@ -284,6 +286,12 @@ enum WorkerCommand {
         until_timestamp_ms: i64,
     },
     Screen(Job),
+    /// Records of `partition` released before a watch-list update that match its new
+    /// entries: re-screen those still current and publish a HOLD where they now match.
+    Rescreen {
+        partition: i32,
+        candidates: Vec<RescreenCandidate>,
+    },
 }
 
 /// What a worker hands the acker for one record.
@@ -375,6 +383,8 @@ pub async fn run_pipeline(
 
     // The last offset dispatched per partition, to notice when a partition rewinds.
     let mut last_dispatched: HashMap<i32, i64> = HashMap::new();
+    // Watch-list updates, to re-screen released parcels against their new entries.
+    let mut watchlist_deltas = screener.subscribe();
     tokio::pin!(shutdown);
     let mut acker = acker;
     let mut delivery_failure: Option<PipelineError> = None;
@@ -386,6 +396,20 @@ pub async fn run_pipeline(
                 // The acker stops early only on a delivery failure.
                 delivery_failure = result.ok().and_then(|r| r.err());
                 break;
+            }
+            delta = watchlist_deltas.recv(), if !settings.pass_through => {
+                match delta {
+                    Ok(delta) => start_rescreen(RescreenRequest {
+                        settings: settings.clone(),
+                        limits: limits.clone(),
+                        window: dedup.window,
+                        delta: delta_screener(&delta, &screener.current()),
+                        partitions: assigned_positions(&consumer, &settings.topics.advance, &last_dispatched),
+                        workers: worker_senders.iter().map(mpsc::Sender::downgrade).collect(),
+                    }),
+                    Err(error) => tracing::warn!(%error, "watch-list updates missed: released parcels are not re-screened against them"),
+                }
+                continue;
             }
             message = consumer.recv() => message,
         };
@@ -475,6 +499,86 @@ pub async fn run_pipeline(
     match delivery_failure {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// What a re-screen after a watch-list update works on.
+struct RescreenRequest {
+    settings: KafkaConfig,
+    limits: ParseLimits,
+    window: Duration,
+    /// Screens against the update's new entries only.
+    delta: Screener,
+    /// Assigned partitions and the next offset to dispatch in each.
+    partitions: Vec<(i32, i64)>,
+    /// Weak, so that a re-screen in progress does not keep the workers alive at shutdown.
+    workers: Vec<mpsc::WeakSender<WorkerCommand>>,
+}
+
+/// The partitions assigned now, each with the offset after the last one dispatched.
+fn assigned_positions(
+    consumer: &StreamConsumer<PipelineContext>,
+    topic: &str,
+    last_dispatched: &HashMap<i32, i64>,
+) -> Vec<(i32, i64)> {
+    let Ok(assignment) = consumer.assignment() else {
+        return Vec::new();
+    };
+    assignment
+        .elements_for_topic(topic)
+        .iter()
+        .filter_map(|element| {
+            let partition = element.partition();
+            last_dispatched
+                .get(&partition)
+                .map(|last| (partition, last + 1))
+        })
+        .collect()
+}
+
+/// Looks for re-screen candidates on a thread of its own (screening goes on meanwhile) and
+/// hands them to the partitions' workers.
+fn start_rescreen(request: RescreenRequest) {
+    let spawned = std::thread::Builder::new()
+        .name("rescreen".to_string())
+        .spawn(move || {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            for (partition, until_offset) in &request.partitions {
+                let window = ReplayWindow {
+                    partition: *partition,
+                    until_offset: *until_offset,
+                    until_timestamp_ms: now_ms,
+                    window: request.window,
+                };
+                let started = Instant::now();
+                let (candidates, report) =
+                    find_candidates(&request.settings, &request.limits, &window, &request.delta);
+                tracing::info!(
+                    partition,
+                    replayed = report.replayed,
+                    complete = report.complete,
+                    candidates = candidates.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "re-screen scan after a watch-list update"
+                );
+                if candidates.is_empty() {
+                    continue;
+                }
+                let worker = &request.workers[*partition as usize % request.workers.len()];
+                let Some(worker) = worker.upgrade() else {
+                    return;
+                };
+                let command = WorkerCommand::Rescreen {
+                    partition: *partition,
+                    candidates,
+                };
+                if worker.blocking_send(command).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the re-screen thread; released parcels are not re-screened");
     }
 }
 
@@ -582,6 +686,17 @@ impl Worker {
                     continue;
                 }
                 WorkerCommand::Screen(job) => job,
+                WorkerCommand::Rescreen {
+                    partition,
+                    candidates,
+                } => {
+                    // A partition no longer (or not yet) here has no state to judge by; its
+                    // new owner re-screens it.
+                    if let Some(deduplicator) = deduplicators.get_mut(&partition) {
+                        self.rescreen(candidates, deduplicator);
+                    }
+                    continue;
+                }
             };
             let deduplicator = deduplicators
                 .entry(job.partition)
@@ -624,13 +739,8 @@ impl Worker {
                 let key = record.parcel_key();
                 let dedup_before = deduplicator.stats();
                 let screener = self.screener.current();
-                let outcome = process_report(
-                    &screener,
-                    deduplicator,
-                    &key,
-                    &record,
-                    job.timestamp_ms,
-                );
+                let outcome =
+                    process_report(&screener, deduplicator, &key, &record, job.timestamp_ms);
                 metrics.count_dedup_removed(dedup_before, deduplicator.stats());
                 metrics
                     .screening_duration
@@ -642,6 +752,7 @@ impl Worker {
                     }
                     ReportOutcome::Decided(decision) => {
                         metrics.count_decision(&decision);
+                        deduplicator.record_verdict(&key, decision.decision == Verdict::Release);
                         // A decision is plain data; serialising it cannot fail.
                         let payload = serde_json::to_vec(&decision).unwrap_or_default();
                         Some(self.send(&topics.decisions, key.as_bytes(), &payload))
@@ -668,6 +779,36 @@ impl Worker {
                 let key = job.key.clone().unwrap_or_default();
                 Some(self.send(&topics.rejected, &key, &payload))
             }
+        }
+    }
+
+    /// Re-screens candidates that are still the parcel's decided, released report; publishes
+    /// a HOLD (version + 1) for each that the current lists now hold.
+    fn rescreen(&self, candidates: Vec<RescreenCandidate>, deduplicator: &mut Deduplicator) {
+        let screener = self.screener.current();
+        let metrics = &self.stats.metrics;
+        for candidate in candidates {
+            let key = candidate.record.parcel_key();
+            let Some(version) = deduplicator.rescreen_version(&key, &candidate.record) else {
+                continue;
+            };
+            let decision = screener.screen(&candidate.record, version, &[]);
+            if decision.decision != Verdict::Hold {
+                continue;
+            }
+            deduplicator.commit_rescreen(&key, version, false);
+            metrics.count_decision(&decision);
+            metrics.rescreen_holds.inc();
+            tracing::info!(
+                offset = candidate.offset,
+                version,
+                "released parcel held after a watch-list update"
+            );
+            let payload = serde_json::to_vec(&decision).unwrap_or_default();
+            // Not tied to an input offset, so the acker does not wait for it; the producer
+            // retries without a time limit (`message.timeout.ms = 0`), and dropping the
+            // future does not cancel the delivery.
+            drop(self.send(&self.settings.topics.decisions, key.as_bytes(), &payload));
         }
     }
 

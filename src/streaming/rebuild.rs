@@ -41,25 +41,64 @@ pub fn rebuild_partition(
     until_timestamp_ms: i64,
 ) -> (Deduplicator, RebuildReport) {
     let mut deduplicator = Deduplicator::new(dedup.clone());
+    let window = ReplayWindow {
+        partition,
+        until_offset,
+        until_timestamp_ms,
+        window: dedup.window,
+    };
+    let mut report = replay_window(settings, &window, |_offset, payload, timestamp_ms| {
+        if let Ok(record) = parse_record(payload, limits) {
+            deduplicator.observe(&record.parcel_key(), &record, timestamp_ms);
+        }
+    });
+    report.keys = deduplicator.len();
+    (deduplicator, report)
+}
+
+/// A stretch of one input partition: the dedup window before a position.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayWindow {
+    pub partition: i32,
+    /// The first offset not replayed.
+    pub until_offset: i64,
+    /// The time the window is measured back from (the Kafka timestamp at `until_offset`).
+    pub until_timestamp_ms: i64,
+    pub window: Duration,
+}
+
+/// Reads the records of `window` in offset order and hands each to `visit` (offset, payload,
+/// Kafka timestamp in ms). Gives up after [`REBUILD_TIME_LIMIT`] (the report says whether the
+/// replay was complete).
+pub fn replay_window(
+    settings: &KafkaConfig,
+    window: &ReplayWindow,
+    mut visit: impl FnMut(i64, &[u8], i64),
+) -> RebuildReport {
     let mut report = RebuildReport::default();
+    let ReplayWindow {
+        partition,
+        until_offset,
+        ..
+    } = *window;
     if until_offset <= 0 {
         report.complete = true;
-        return (deduplicator, report);
+        return report;
     }
     let topic = settings.topics.advance.as_str();
     let consumer: BaseConsumer = match replay_config(settings).create() {
         Ok(consumer) => consumer,
         Err(error) => {
-            tracing::warn!(%error, partition, "cannot create the dedup rebuild consumer; starting the partition empty");
-            return (deduplicator, report);
+            tracing::warn!(%error, partition, "cannot create a replay consumer");
+            return report;
         }
     };
-    let window_ms = i64::try_from(dedup.window.as_millis()).unwrap_or(i64::MAX);
+    let window_ms = i64::try_from(window.window.as_millis()).unwrap_or(i64::MAX);
     let start = start_offset(
         &consumer,
         topic,
         partition,
-        until_timestamp_ms.saturating_sub(window_ms),
+        window.until_timestamp_ms.saturating_sub(window_ms),
     );
     let mut assignment = TopicPartitionList::new();
     if assignment
@@ -67,11 +106,8 @@ pub fn rebuild_partition(
         .is_err()
         || consumer.assign(&assignment).is_err()
     {
-        tracing::warn!(
-            partition,
-            "cannot assign the partition for a dedup rebuild; starting it empty"
-        );
-        return (deduplicator, report);
+        tracing::warn!(partition, "cannot assign the partition for a replay");
+        return report;
     }
     let started = Instant::now();
     while started.elapsed() < REBUILD_TIME_LIMIT {
@@ -81,7 +117,7 @@ pub fn rebuild_partition(
         let message = match result {
             Ok(message) => message,
             Err(error) => {
-                tracing::debug!(%error, partition, "dedup rebuild read error");
+                tracing::debug!(%error, partition, "replay read error");
                 continue;
             }
         };
@@ -90,17 +126,18 @@ pub fn rebuild_partition(
             break;
         }
         report.replayed += 1;
-        if let Ok(record) = parse_record(message.payload().unwrap_or_default(), limits) {
-            let timestamp_ms = message.timestamp().to_millis().unwrap_or(0);
-            deduplicator.observe(&record.parcel_key(), &record, timestamp_ms);
-        }
+        let timestamp_ms = message.timestamp().to_millis().unwrap_or(0);
+        visit(
+            message.offset(),
+            message.payload().unwrap_or_default(),
+            timestamp_ms,
+        );
         if message.offset() + 1 >= until_offset {
             report.complete = true;
             break;
         }
     }
-    report.keys = deduplicator.len();
-    (deduplicator, report)
+    report
 }
 
 /// The first offset whose timestamp is inside the window, or the beginning.

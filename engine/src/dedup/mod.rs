@@ -201,6 +201,12 @@ struct ParcelState {
     /// The version of the last decision published for the key.
     version: u32,
     cancelled: bool,
+    /// Whether the last decision released the parcel (`true` until told otherwise: after a
+    /// rebuild the verdicts are unknown, and a re-screen then errs towards checking).
+    released: bool,
+    /// Content fingerprint of the report the last decision was made on: a re-screen after a
+    /// list update screens that report and no other.
+    decided_content: u64,
     /// When the key was first reported (milliseconds since the epoch); the window counts
     /// from here.
     first_seen_ms: i64,
@@ -307,6 +313,7 @@ impl Deduplicator {
             }
         }
         inconsistent_fields.sort_by_key(|field| MATERIAL_FIELDS.iter().position(|f| f == field));
+        state.decided_content = fingerprint.content;
         remember_report(&mut state.reports, fingerprint);
         state.version += 1;
         DedupOutcome::Changed {
@@ -330,6 +337,7 @@ impl Deduplicator {
                 let fingerprint = ContentFingerprint::of(record);
                 state.version = version;
                 state.cancelled = cancelled;
+                state.decided_content = fingerprint.content;
                 remember_report(&mut state.reports, fingerprint);
             }
             return;
@@ -356,6 +364,8 @@ impl Deduplicator {
         self.states.insert(
             key.clone(),
             ParcelState {
+                released: !cancelled,
+                decided_content: fingerprint.content,
                 reports: vec![fingerprint],
                 version: 1,
                 cancelled,
@@ -393,6 +403,33 @@ impl Deduplicator {
         self.states
             .iter()
             .map(|(key, state)| (key.as_ref(), state.version, state.cancelled))
+    }
+
+    /// Remembers whether the decision just published for `parcel_key` released it.
+    pub fn record_verdict(&mut self, parcel_key: &str, released: bool) {
+        if let Some(state) = self.states.get_mut(parcel_key) {
+            state.released = released;
+        }
+    }
+
+    /// The version a re-screen of `record` would publish: `Some(version + 1)` when `record`
+    /// is the report the parcel's last decision was made on, that decision released it, and
+    /// the parcel is not cancelled; `None` otherwise (superseded, held, cancelled, forgotten).
+    pub fn rescreen_version(&self, parcel_key: &str, record: &ParcelRecord) -> Option<u32> {
+        let state = self.states.get(parcel_key)?;
+        let current = !state.cancelled
+            && state.released
+            && state.decided_content == ContentFingerprint::of(record).content;
+        current.then_some(state.version + 1)
+    }
+
+    /// Remembers that a re-screen published `version` for `parcel_key`.
+    pub fn commit_rescreen(&mut self, parcel_key: &str, version: u32, released: bool) {
+        if let Some(state) = self.states.get_mut(parcel_key) {
+            debug_assert!(version > state.version, "a re-screen raises the version");
+            state.version = state.version.max(version);
+            state.released = released;
+        }
     }
 
     /// When a key was first reported, if remembered.
@@ -524,5 +561,42 @@ mod tests {
         assert_eq!(dedup.observe("E", &example(), 3_700_000), DedupOutcome::New);
         assert_eq!(dedup.len(), 1);
         assert_eq!(dedup.stats().expired, 3);
+    }
+
+    #[test]
+    fn rescreen_targets_only_the_decided_released_report() {
+        let mut dedup = dedup(10);
+        let first = example();
+        assert_eq!(dedup.observe("K", &first, 0), DedupOutcome::New);
+        assert_eq!(dedup.rescreen_version("K", &first), Some(2));
+        assert_eq!(dedup.rescreen_version("other", &first), None);
+
+        let mut amended = example();
+        amended.declared_value.amount += 1.0;
+        assert!(matches!(
+            dedup.observe("K", &amended, 1),
+            DedupOutcome::Changed { version: 2, .. }
+        ));
+        assert_eq!(dedup.rescreen_version("K", &first), None, "superseded");
+        assert_eq!(dedup.rescreen_version("K", &amended), Some(3));
+
+        dedup.record_verdict("K", false);
+        assert_eq!(dedup.rescreen_version("K", &amended), None, "already held");
+        dedup.record_verdict("K", true);
+        dedup.commit_rescreen("K", 3, false);
+        assert_eq!(
+            dedup.rescreen_version("K", &amended),
+            None,
+            "held by the re-screen"
+        );
+
+        let mut cancel = example();
+        cancel.action = Action::Cancel;
+        assert_eq!(dedup.observe("C", &first, 0), DedupOutcome::New);
+        assert_eq!(
+            dedup.observe("C", &cancel, 1),
+            DedupOutcome::Cancel { version: 2 }
+        );
+        assert_eq!(dedup.rescreen_version("C", &first), None, "cancelled");
     }
 }

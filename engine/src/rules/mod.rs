@@ -106,6 +106,15 @@ impl Screener {
         }
     }
 
+    /// Whether any screened party of `record` scores at least the review threshold against
+    /// these watch lists (what a re-screen after a list update checks against the new
+    /// entries alone, before screening the record in full).
+    pub fn matches_watchlist(&self, record: &ParcelRecord) -> bool {
+        let mut reasons = Vec::new();
+        self.screen_watchlists(record, &mut reasons);
+        !reasons.is_empty()
+    }
+
     fn screen_watchlists(&self, record: &ParcelRecord, reasons: &mut Vec<Reason>) {
         let rules = &self.rules.watchlist;
         let mut parties = vec![
