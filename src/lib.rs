@@ -10,10 +10,13 @@
 //! - [`logging`]: `tracing` set-up (text or JSON on stderr);
 //! - [`metrics`]: Prometheus metrics and readiness; [`admin`]: the HTTP server for
 //!   `/metrics` and `/health/*`;
+//! - [`api`]: the enrollment API under the admin server (`/v1/known-shippers`, `/v1/lists`,
+//!   `/v1/screen`), with bearer tokens;
 //! - [`cli`]: the `parcel-screener` commands; `main.rs` only parses arguments and calls
 //!   [`cli::run`].
 
 pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engine;

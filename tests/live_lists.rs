@@ -57,6 +57,8 @@ fn known_shipper_parcel(house_bill: &str) -> Value {
 /// A running pipeline with its list follower, on a mock broker.
 struct Harness {
     broker: MockBroker,
+    /// The admin server with the enrollment API.
+    admin_addr: std::net::SocketAddr,
     live: Arc<LiveScreener>,
     producer: FutureProducer,
     /// Decisions read back, with when they arrived.
@@ -103,10 +105,35 @@ impl Harness {
             path: watchlist,
             name: None,
         }];
+        // The enrollment API, for marketplace MKT-ACME (which enrolled KS-ACME-0001).
+        config.admin.tokens = vec![parcel_screener::config::ApiTokenConfig {
+            id: "acme-test".to_string(),
+            sha256: parcel_screener::api::sha256_hex(ACME_TOKEN),
+            marketplace: Some("MKT-ACME".to_string()),
+            role: None,
+        }];
         let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
         let live = Arc::new(LiveScreener::new(screener));
-        let follower =
-            start_following(&settings, live.clone(), Arc::new(Metrics::new())).expect("follow");
+        let metrics = Arc::new(Metrics::new());
+        let follower = start_following(&settings, live.clone(), metrics.clone()).expect("follow");
+        let admin = parcel_screener::admin::service_state(
+            &config,
+            &settings,
+            metrics,
+            Arc::new(parcel_screener::metrics::Readiness::new()),
+            live.clone(),
+            Some(&follower),
+        )
+        .expect("admin state");
+        assert!(admin.api.is_some(), "the API is served");
+        let (listener, admin_addr) = parcel_screener::admin::bind("127.0.0.1:0")
+            .await
+            .expect("bind admin");
+        tokio::spawn(parcel_screener::admin::serve(
+            listener,
+            admin,
+            std::future::pending(),
+        ));
         let (stop_pipeline, stopped) = tokio::sync::oneshot::channel::<()>();
         let pipeline = {
             let (settings, live) = (settings.clone(), live.clone());
@@ -135,6 +162,7 @@ impl Harness {
             .expect("producer");
         Harness {
             broker,
+            admin_addr,
             live,
             producer,
             decisions,
@@ -224,6 +252,41 @@ impl Harness {
         }
         drop(self.broker);
     }
+}
+
+/// The bearer token of marketplace MKT-ACME in these tests.
+const ACME_TOKEN: &str = "acme-secret-token-for-tests";
+
+/// One HTTP request to the admin server; returns the status code and the body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &Value) -> (u16, String) {
+    let request = {
+        let body = body.to_string();
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {ACME_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response
+    })
+    .await
+    .expect("request task");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 fn watchlist_version(live: &LiveScreener) -> String {
@@ -389,7 +452,7 @@ async fn a_watchlist_entry_published_while_running_holds_new_and_released_parcel
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_known_shipper_suspended_on_the_topic_holds_its_next_parcel() {
+async fn a_known_shipper_suspended_through_the_api_holds_its_next_parcel() {
     let harness = Harness::start().await;
     harness.send_parcel(&known_shipper_parcel("KS-1")).await;
     let trusted = harness.decision("KS-1", 1).await;
@@ -399,22 +462,36 @@ async fn a_known_shipper_suspended_on_the_topic_holds_its_next_parcel() {
         "{trusted}"
     );
 
+    // The marketplace suspends its shipper through the API; the write goes to
+    // lists.known-shippers and is in effect here when the API answers.
     let version_before = known_shippers_version(&harness.live);
-    let mut suspended: Value =
-        std::fs::read_to_string(repository().join("data/samples/known_shippers.jsonl"))
-            .expect("registry")
-            .lines()
-            .find(|line| line.contains("KS-ACME-0001"))
-            .map(|line| serde_json::from_str(line).expect("shipper JSON"))
-            .expect("KS-ACME-0001 in the bundled registry");
-    suspended["status"] = "SUSPENDED".into();
-    harness
-        .publish("lists.known-shippers", "KS-ACME-0001", &suspended)
-        .await;
-    let took = harness
-        .wait_for_version_change(&version_before, known_shippers_version)
-        .await;
-    assert!(took < Duration::from_secs(1), "took effect after {took:?}");
+    let started = Instant::now();
+    let (status, body) = http(
+        harness.admin_addr,
+        "PATCH",
+        "/v1/known-shippers/KS-ACME-0001",
+        &json!({"status": "SUSPENDED"}),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(
+        known_shippers_version(&harness.live),
+        version_before,
+        "in effect when the API answered"
+    );
+    assert!(took < Duration::from_secs(1), "the API answered after {took:?}");
+    let on_topic = read_topic(
+        &KafkaConfig {
+            brokers: harness.broker.bootstrap_servers().to_string(),
+            ..KafkaConfig::default()
+        },
+        "lists.known-shippers",
+    )
+    .expect("read topic");
+    let published: Value =
+        serde_json::from_slice(&on_topic["KS-ACME-0001"]).expect("shipper JSON on the topic");
+    assert_eq!(published["status"], "SUSPENDED");
 
     harness.send_parcel(&known_shipper_parcel("KS-2")).await;
     let held = harness.decision("KS-2", 1).await;

@@ -55,7 +55,7 @@ fn synthetic_entries(count: usize) -> Vec<WatchEntry> {
     let token = move |rng: &mut dyn FnMut() -> u64| {
         let r = rng();
         let tail = 400_000u64;
-        let rank = if r % 4 == 0 {
+        let rank = if r.is_multiple_of(4) {
             r % 2_000
         } else {
             (r >> 8) % tail

@@ -61,13 +61,6 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::new());
-    let admin = AdminState::new(metrics.clone(), readiness.clone());
-    let admin_addr = runtime.block_on(start_admin(
-        args.admin_addr.as_deref(),
-        &config.admin.addr,
-        admin,
-    ))?;
-    eprintln!("metrics at http://{admin_addr}/metrics (health: /health/live, /health/ready)");
     let (screener, summary) = crate::engine::build_screener(config)?;
     metrics.record_lists(&screener);
     readiness.set_lists_loaded(true);
@@ -138,6 +131,24 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let admin = crate::admin::service_state(
+        config,
+        &kafka,
+        metrics.clone(),
+        readiness.clone(),
+        live.clone(),
+        follower.as_ref(),
+    )?;
+    let serves_api = admin.api.is_some();
+    let admin_addr = runtime.block_on(start_admin(
+        args.admin_addr.as_deref(),
+        &config.admin.addr,
+        admin,
+    ))?;
+    eprintln!("metrics at http://{admin_addr}/metrics (health: /health/live, /health/ready)");
+    if serves_api {
+        eprintln!("enrollment API at http://{admin_addr}/v1/known-shippers (bearer tokens from admin.tokens)");
+    }
     let stats = Arc::new(PipelineStats::new(metrics, readiness));
     let outcome = runtime.block_on(demo(config, kafka, generator, &args, live, stats));
     drop(follower);

@@ -9,6 +9,7 @@ mod run;
 mod score;
 mod screen;
 mod search;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -56,10 +57,17 @@ pub enum Command {
     /// Watch-list and known-shipper list commands.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
+    /// Bearer tokens of the enrollment API: `tokens hash` gives the SHA-256 to configure.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Runs the parsed command line. Returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    // Needs no configuration (an operator may hash a token anywhere).
+    if let Command::Tokens(command) = &cli.command {
+        return tokens::run(command);
+    }
     let config = Config::load(&cli.config)?;
     crate::logging::init(
         cli.log_format.unwrap_or(config.log.format),
@@ -74,5 +82,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Generate(args) => generate::run(&config, args),
         Command::Lists(command) => lists::run(&config, command),
         Command::Evaluate(args) => evaluate::run(&config, args),
+        Command::Tokens(command) => tokens::run(&command),
     }
 }

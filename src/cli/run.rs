@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::admin::AdminState;
 use crate::config::Config;
 use crate::live::{start_following, LiveScreener};
 use crate::metrics::{Metrics, Readiness};
@@ -35,15 +34,8 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // The admin server first: /health/live answers while the lists load, /health/ready
-    // says what is missing.
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::new());
-    let admin_addr = args.admin_addr.as_deref().unwrap_or(&config.admin.addr);
-    runtime.block_on(crate::admin::start(
-        admin_addr,
-        AdminState::new(metrics.clone(), readiness.clone()),
-    ))?;
     let (screener, summary) = crate::engine::build_screener(config)?;
     let live = Arc::new(LiveScreener::new(screener));
     // The list topics are applied before the first record is screened, so every instance
@@ -56,6 +48,18 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let screener = live.current();
     metrics.record_lists(&screener);
     readiness.set_lists_loaded(true);
+    // The admin server once the lists are in place: the enrollment API under it reads and
+    // writes them. Until the consumer has partitions, /health/ready says what is missing.
+    let admin_addr = args.admin_addr.as_deref().unwrap_or(&config.admin.addr);
+    let admin = crate::admin::service_state(
+        config,
+        &kafka,
+        metrics.clone(),
+        readiness.clone(),
+        live.clone(),
+        _follower.as_ref(),
+    )?;
+    runtime.block_on(crate::admin::start(admin_addr, admin))?;
     tracing::info!(
         entries = screener.matcher.entries().len(),
         known_shippers = screener.known_shippers.len(),
