@@ -269,7 +269,9 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &Value
     let response = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
         stream.write_all(request.as_bytes()).expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
@@ -480,7 +482,10 @@ async fn a_known_shipper_suspended_through_the_api_holds_its_next_parcel() {
         version_before,
         "in effect when the API answered"
     );
-    assert!(took < Duration::from_secs(1), "the API answered after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the API answered after {took:?}"
+    );
     let on_topic = read_topic(
         &KafkaConfig {
             brokers: harness.broker.bootstrap_servers().to_string(),
