@@ -24,6 +24,20 @@ pub struct KafkaConfig {
     /// Longest a fetch waits for data at the broker: bounds the latency added when the feed
     /// is quiet (librdkafka's default of 500 ms would add up to half a second).
     pub fetch_wait_max_ms: u32,
+    /// `at-least-once` (default): an input offset is committed once its decision is
+    /// acknowledged; a crash may publish a decision twice (identical apart from timing
+    /// fields). `exactly-once`: decisions and input offsets are committed together in Kafka
+    /// transactions, so consumers reading with `isolation.level=read_committed` see each
+    /// decision once.
+    pub delivery: DeliveryGuarantee,
+    /// With `exactly-once`: the producer's `transactional.id`, unique per instance and
+    /// stable across its restarts (so a restarted instance fences its previous self).
+    /// Default: `<group_id>-<host name>`.
+    pub transactional_id: Option<String>,
+    /// With `exactly-once`: how often the open transaction is committed. Decisions become
+    /// visible to read-committed consumers at each commit, so this adds up to its length to
+    /// their latency; shorter commits more often.
+    pub transaction_interval_ms: u32,
     /// Extra librdkafka properties for every client (e.g. `security.protocol`,
     /// `sasl.mechanism`, `ssl.ca.location`); they win over the screener's own settings.
     pub client_properties: BTreeMap<String, String>,
@@ -44,9 +58,43 @@ impl Default for KafkaConfig {
             session_timeout_ms: 10_000,
             commit_interval_ms: 1_000,
             fetch_wait_max_ms: 10,
+            delivery: DeliveryGuarantee::AtLeastOnce,
+            transactional_id: None,
+            transaction_interval_ms: 100,
             client_properties: BTreeMap::new(),
             pass_through: false,
         }
+    }
+}
+
+/// `kafka.delivery`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryGuarantee {
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+impl KafkaConfig {
+    pub fn exactly_once(&self) -> bool {
+        self.delivery == DeliveryGuarantee::ExactlyOnce
+    }
+
+    /// The `transactional.id` for `exactly-once`.
+    pub fn effective_transactional_id(&self) -> String {
+        if let Some(id) = &self.transactional_id {
+            return id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|name| !name.trim().is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|name| name.trim().to_string())
+            })
+            .unwrap_or_else(|| "localhost".to_string());
+        format!("{}-{host}", self.group_id)
     }
 }
 
@@ -101,6 +149,16 @@ impl KafkaConfig {
             if topic.trim().is_empty() {
                 problems.push(format!("kafka.topics.{key}: must not be empty"));
             }
+        }
+        if self
+            .transactional_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            problems.push("kafka.transactional_id: must not be empty when set".to_string());
+        }
+        if self.exactly_once() && self.transaction_interval_ms == 0 {
+            problems.push("kafka.transaction_interval_ms: must be > 0".to_string());
         }
         problems
     }

@@ -6,15 +6,16 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -38,6 +39,9 @@ use screener_engine::rules::Screener;
 /// uncommitted, so they are redelivered: nothing is lost).
 const SHUTDOWN_DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
+/// Longest a transaction call (init, send offsets, commit, abort) may take.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a revocation waits for its partitions' in-flight records.
 const REVOKE_DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -48,6 +52,14 @@ pub enum PipelineError {
     #[error("cannot subscribe to {topic}: {source}")]
     Subscribe {
         topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("exactly-once: the consumer has no group metadata to commit offsets with")]
+    NoGroupMetadata,
+    #[error("exactly-once: {what} failed: {source}")]
+    Transaction {
+        what: &'static str,
         #[source]
         source: KafkaError,
     },
@@ -142,6 +154,9 @@ struct Shared {
     input_topic: String,
     /// Metrics and readiness, for the client callbacks.
     stats: Arc<PipelineStats>,
+    /// `kafka.delivery = exactly-once`: offsets are committed in transactions, not by the
+    /// consumer.
+    exactly_once: bool,
 }
 
 /// Consumer callbacks: drain and commit on revocation, note new assignments, statistics
@@ -225,7 +240,14 @@ impl ConsumerContext for PipelineContext {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+        // With exactly-once the drained records' offsets were committed in their
+        // transaction; the consumer has nothing of its own to commit.
+        let commit = if self.shared.exactly_once {
+            Ok(())
+        } else {
+            consumer.commit_consumer_state(CommitMode::Sync)
+        };
+        if let Err(error) = commit {
             // Nothing stored yet is a normal outcome of an idle partition.
             if !matches!(
                 error,
@@ -256,6 +278,10 @@ impl ConsumerContext for PipelineContext {
             tracing::info!(partitions = ?assigned, "partitions assigned");
         }
     }
+}
+
+fn read(gate: &RwLock<()>) -> std::sync::RwLockReadGuard<'_, ()> {
+    gate.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -321,6 +347,7 @@ pub async fn run_pipeline(
         newly_assigned: Mutex::new(HashSet::new()),
         input_topic: settings.topics.advance.clone(),
         stats: stats.clone(),
+        exactly_once: settings.exactly_once(),
     });
     let consumer: Arc<StreamConsumer<PipelineContext>> = Arc::new(
         consumer_config(settings)
@@ -335,6 +362,25 @@ pub async fn run_pipeline(
             input_topic: settings.topics.advance.clone(),
         })
         .map_err(PipelineError::Client)?;
+    // Exactly-once: workers send only inside an open transaction; the committer closes it
+    // while holding this gate for writing, so that no send falls between the offsets it
+    // commits and the next transaction.
+    let send_gate = settings.exactly_once().then(|| Arc::new(RwLock::new(())));
+    if settings.exactly_once() {
+        producer
+            .init_transactions(TRANSACTION_TIMEOUT)
+            .map_err(|source| PipelineError::Transaction {
+                what: "init_transactions",
+                source,
+            })?;
+        producer
+            .begin_transaction()
+            .map_err(|source| PipelineError::Transaction {
+                what: "begin_transaction",
+                source,
+            })?;
+        tracing::info!(transactional_id = %settings.effective_transactional_id(), "exactly-once: transactions initialised");
+    }
     consumer
         .subscribe(&[&settings.topics.advance])
         .map_err(|source| PipelineError::Subscribe {
@@ -364,6 +410,7 @@ pub async fn run_pipeline(
             settings: settings.clone(),
             stats: stats.clone(),
             outcomes: outcome_sender.clone(),
+            send_gate: send_gate.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("screener-worker-{worker_number}"))
@@ -373,13 +420,26 @@ pub async fn run_pipeline(
     }
     drop(outcome_sender);
 
-    let acker = tokio::spawn(acknowledge(
-        outcome_receiver,
-        shared.clone(),
-        consumer.clone(),
-        settings.topics.advance.clone(),
-        stats.clone(),
-    ));
+    let acker = match &send_gate {
+        None => tokio::spawn(acknowledge(
+            outcome_receiver,
+            shared.clone(),
+            consumer.clone(),
+            settings.topics.advance.clone(),
+            stats.clone(),
+        )),
+        Some(gate) => {
+            let committer = TransactionCommitter {
+                outcomes: outcome_receiver,
+                shared: shared.clone(),
+                consumer: consumer.clone(),
+                producer: producer.clone(),
+                gate: gate.clone(),
+                interval: Duration::from_millis(u64::from(settings.transaction_interval_ms)),
+            };
+            tokio::task::spawn_blocking(move || committer.run())
+        }
+    };
 
     // The last offset dispatched per partition, to notice when a partition rewinds.
     let mut last_dispatched: HashMap<i32, i64> = HashMap::new();
@@ -483,7 +543,13 @@ pub async fn run_pipeline(
             ),
         }
     }
-    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+    let final_commit = if settings.exactly_once() {
+        // The committer's last transaction carried the last offsets.
+        Ok(())
+    } else {
+        consumer.commit_consumer_state(CommitMode::Sync)
+    };
+    if let Err(error) = final_commit {
         if !matches!(
             error,
             KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
@@ -640,6 +706,121 @@ async fn acknowledge(
     Ok(())
 }
 
+/// Exactly-once: commits the open transaction every `interval` with the input offsets of
+/// every record whose outcome was sent in it, then opens the next. Replaces the acker.
+///
+/// A failed transaction is aborted and ends the pipeline with an error: its decisions are
+/// discarded by the brokers and its records are read again from the last committed offsets
+/// when the instance restarts (or by another instance), so nothing is lost or published
+/// twice.
+struct TransactionCommitter {
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    shared: Arc<Shared>,
+    consumer: Arc<StreamConsumer<PipelineContext>>,
+    producer: FutureProducer<ProducerStatsContext>,
+    gate: Arc<RwLock<()>>,
+    interval: Duration,
+}
+
+impl TransactionCommitter {
+    fn run(mut self) -> Result<(), PipelineError> {
+        loop {
+            std::thread::sleep(self.interval);
+            let gate = self.gate.clone();
+            let writing = gate
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut batch = Vec::new();
+            let mut closed = false;
+            loop {
+                match self.outcomes.try_recv() {
+                    Ok(outcome) => batch.push(outcome),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            let committed = self.commit(&batch);
+            drop(writing);
+            if let Err(error) = committed {
+                tracing::error!(%error, records = batch.len(), "transaction failed; aborting it and stopping (its records are read again from the last commit)");
+                if let Err(abort_error) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+                    tracing::error!(error = %abort_error, "abort_transaction failed");
+                }
+                return Err(error);
+            }
+            let stats = &self.shared.stats;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            for outcome in batch {
+                stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+                if outcome.timestamp_ms > 0 {
+                    let millis = now_ms.saturating_sub(outcome.timestamp_ms).max(0) as u64;
+                    let micros = millis.saturating_mul(1000).max(1);
+                    let _ = lock(&stats.end_to_end_micros).record(micros.min(3_600_000_000));
+                    if outcome.delivery.is_some() {
+                        stats
+                            .metrics
+                            .end_to_end_latency
+                            .observe(millis as f64 / 1000.0);
+                    }
+                }
+            }
+            if closed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Commits the open transaction with the offsets after `batch` and opens the next. An
+    /// empty batch commits nothing (a re-screen's sends wait for the next batch).
+    fn commit(&self, batch: &[Outcome]) -> Result<(), PipelineError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let topic = &self.shared.input_topic;
+        let mut offsets = TopicPartitionList::new();
+        {
+            let mut tracker = lock(&self.shared.tracker);
+            let mut touched: Vec<i32> = Vec::new();
+            for outcome in batch {
+                tracker.finish(outcome.partition, outcome.offset);
+                if !touched.contains(&outcome.partition) {
+                    touched.push(outcome.partition);
+                }
+            }
+            for partition in touched {
+                if let Some(next) = tracker.committable(partition) {
+                    offsets
+                        .add_partition_offset(topic, partition, Offset::Offset(next))
+                        .map_err(|source| PipelineError::Transaction {
+                            what: "building the offsets",
+                            source,
+                        })?;
+                }
+            }
+        }
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(PipelineError::NoGroupMetadata)?;
+        let step = |what: &'static str, result: KafkaResult<()>| {
+            result.map_err(|source| PipelineError::Transaction { what, source })
+        };
+        step(
+            "send_offsets_to_transaction",
+            self.producer
+                .send_offsets_to_transaction(&offsets, &metadata, TRANSACTION_TIMEOUT),
+        )?;
+        step(
+            "commit_transaction",
+            self.producer.commit_transaction(TRANSACTION_TIMEOUT),
+        )?;
+        step("begin_transaction", self.producer.begin_transaction())
+    }
+}
+
 /// A screening worker: owns the deduplicators of its partitions.
 struct Worker {
     /// Where this worker publishes how many parcel keys its deduplicators hold.
@@ -651,6 +832,9 @@ struct Worker {
     settings: KafkaConfig,
     stats: Arc<PipelineStats>,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    /// Exactly-once only: held for reading from a record's send to its outcome's hand-over,
+    /// so that the committer sees every send of a transaction with its offset.
+    send_gate: Option<Arc<RwLock<()>>>,
 }
 
 impl Worker {
@@ -701,6 +885,7 @@ impl Worker {
             let deduplicator = deduplicators
                 .entry(job.partition)
                 .or_insert_with(|| Deduplicator::new(self.dedup.clone()));
+            let _in_transaction = self.send_gate.as_ref().map(|gate| read(gate));
             let delivery = self.screen(&job, deduplicator);
             self.publish_dedup_keys(&deduplicators);
             let outcome = Outcome {
@@ -785,6 +970,7 @@ impl Worker {
     /// Re-screens candidates that are still the parcel's decided, released report; publishes
     /// a HOLD (version + 1) for each that the current lists now hold.
     fn rescreen(&self, candidates: Vec<RescreenCandidate>, deduplicator: &mut Deduplicator) {
+        let _in_transaction = self.send_gate.as_ref().map(|gate| read(gate));
         let screener = self.screener.current();
         let metrics = &self.stats.metrics;
         for candidate in candidates {
@@ -880,6 +1066,12 @@ fn consumer_config(settings: &KafkaConfig) -> ClientConfig {
         )
         .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
         .set("enable.partition.eof", "false");
+    if settings.exactly_once() {
+        // Offsets go into the producer's transactions; only committed input is read.
+        config
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed");
+    }
     with_passthrough(config, settings)
 }
 
@@ -893,5 +1085,13 @@ fn producer_config(settings: &KafkaConfig) -> ClientConfig {
         // Retry for as long as it takes: a broker outage stalls and backs up the pipeline
         // rather than losing a decision.
         .set("message.timeout.ms", "0");
+    if settings.exactly_once() {
+        config
+            .set("transactional.id", settings.effective_transactional_id())
+            .set("transaction.timeout.ms", "60000")
+            // Bounded by the transaction's own timeout; a message that cannot be delivered
+            // in time fails its transaction, which is aborted and read again.
+            .set("message.timeout.ms", "60000");
+    }
     with_passthrough(config, settings)
 }
