@@ -29,11 +29,21 @@ pub fn load_file(path: &Path, list_name: Option<&str>) -> Result<LoadReport, Lis
         path: path.to_owned(),
         source,
     })?;
+    parse_bytes(&data, path, list_name)
+}
+
+/// Parses CSL CSV held in memory; `path` only labels problems. The same as [`load_file`]
+/// without the file system (the fuzz target `parse_lists` calls it).
+pub fn parse_bytes(
+    data: &[u8],
+    path: &Path,
+    list_name: Option<&str>,
+) -> Result<LoadReport, ListError> {
     let format_error = |problem: String| ListError::Format {
         path: path.to_owned(),
         problem,
     };
-    let mut reader = CsvReader::new(&data);
+    let mut reader = CsvReader::new(data);
     let header = match reader.next() {
         None => return Err(format_error("empty file: no header row".to_owned())),
         Some(Err(error)) => return Err(format_error(format!("header row: {}", error.problem))),

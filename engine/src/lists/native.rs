@@ -22,7 +22,13 @@ pub fn load_file(path: &Path, list_name: Option<&str>) -> Result<LoadReport, Lis
         path: path.to_owned(),
         source,
     })?;
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data);
+    Ok(parse_bytes(&data, path, list_name))
+}
+
+/// Parses JSONL held in memory; `path` only labels problems. The same as [`load_file`]
+/// without the file system (the fuzz target `parse_lists` calls it).
+pub fn parse_bytes(data: &[u8], path: &Path, list_name: Option<&str>) -> LoadReport {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let mut report = LoadReport::default();
     let mut keys = HashSet::new();
     for (index, raw) in data.split(|&b| b == b'\n').enumerate() {
@@ -52,7 +58,7 @@ pub fn load_file(path: &Path, list_name: Option<&str>) -> Result<LoadReport, Lis
             }
         }
     }
-    Ok(report)
+    report
 }
 
 /// Parses and validates one JSONL line (see the module documentation). The error says what

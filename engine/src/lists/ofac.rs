@@ -32,14 +32,7 @@ const ADD_FIELDS: usize = 6;
 pub fn load_dir(dir: &Path, list_name: &str) -> Result<LoadReport, ListError> {
     let sdn_path = find_file(dir, "sdn.csv").unwrap_or_else(|| dir.join("sdn.csv"));
     let sdn_data = read(&sdn_path)?;
-    let mut loader = Loader {
-        list_name,
-        report: LoadReport::default(),
-        by_ent_num: HashMap::new(),
-        countries: Vec::new(),
-        unmapped: BTreeMap::new(),
-        recoded: 0,
-    };
+    let mut loader = Loader::new(list_name);
     loader.sdn(&sdn_path, &sdn_data);
     if let Some(path) = find_file(dir, "alt.csv") {
         let data = read(&path)?;
@@ -50,6 +43,27 @@ pub fn load_dir(dir: &Path, list_name: &str) -> Result<LoadReport, ListError> {
         loader.add(&path, &data);
     }
     Ok(loader.finish(dir))
+}
+
+/// Parses an SDN set held in memory: the contents of `sdn.csv`, and of `alt.csv` and
+/// `add.csv` when given; problems name the files as if they were in `dir`. The same as
+/// [`load_dir`] without the file system (the fuzz target `parse_lists` calls it).
+pub fn parse_bytes(
+    dir: &Path,
+    list_name: &str,
+    sdn: &[u8],
+    alt: Option<&[u8]>,
+    add: Option<&[u8]>,
+) -> LoadReport {
+    let mut loader = Loader::new(list_name);
+    loader.sdn(&dir.join("sdn.csv"), sdn);
+    if let Some(data) = alt {
+        loader.alt(&dir.join("alt.csv"), data);
+    }
+    if let Some(data) = add {
+        loader.add(&dir.join("add.csv"), data);
+    }
+    loader.finish(dir)
 }
 
 /// `name` in `dir`, or its upper-case spelling (OFAC publishes `SDN.CSV`), if either exists.
@@ -138,7 +152,18 @@ struct Loader<'a> {
     recoded: usize,
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
+    fn new(list_name: &'a str) -> Self {
+        Loader {
+            list_name,
+            report: LoadReport::default(),
+            by_ent_num: HashMap::new(),
+            countries: Vec::new(),
+            unmapped: BTreeMap::new(),
+            recoded: 0,
+        }
+    }
+
     /// Puts the problems from `first` on in line order (stable: one line's stay in order).
     fn sort_problems(&mut self, first: usize) {
         self.report.problems[first..].sort_by_key(|problem| problem.line);
