@@ -19,17 +19,25 @@ use std::time::Duration;
 use crate::collect::Collector;
 use crate::now_us;
 
-/// Creates `topics` (name, partitions) with replication 1. An existing topic is reported,
-/// not an error.
-pub fn create_topics(brokers: &str, topics: &[(String, i32)]) -> anyhow::Result<()> {
+/// Creates `topics` (name, partitions) with replication 1, and the screener's list topics
+/// `compacted` (one partition each, `cleanup.policy=compact`). An existing topic is
+/// reported, not an error.
+pub fn create_topics(
+    brokers: &str,
+    topics: &[(String, i32)],
+    compacted: &[String],
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .context("cannot create the admin client")?;
-    let new_topics: Vec<NewTopic<'_>> = topics
+    let mut new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
         .collect();
+    new_topics.extend(compacted.iter().map(|name| {
+        NewTopic::new(name, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact")
+    }));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -43,7 +51,7 @@ pub fn create_topics(brokers: &str, topics: &[(String, i32)]) -> anyhow::Result<
                 let partitions = topics
                     .iter()
                     .find(|(n, _)| *n == name)
-                    .map_or(0, |(_, p)| *p);
+                    .map_or(1, |(_, p)| *p);
                 eprintln!("created topic {name} ({partitions} partitions)");
             }
             Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {

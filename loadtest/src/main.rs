@@ -8,7 +8,8 @@
 //! is worked out locally with the service's own parsing and dedup logic. Anything lost after
 //! the drain timeout fails the run (exit code 1).
 //!
-//! `loadtest create-topics` creates the three parcel topics with the AdminClient.
+//! `loadtest create-topics` creates the three parcel topics and the two compacted list topics
+//! with the AdminClient.
 //!
 //! `scripts/loadtest.sh` runs the whole benchmark (broker, topics, screener, load) on one
 //! machine.
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
                             args.rejected_partitions.unwrap_or(args.partitions),
                         ),
                     ],
+                    &[topics.watchlist.clone(), topics.known_shippers.clone()],
                 )
                 .map(|()| ExitCode::SUCCESS)
             }
