@@ -286,6 +286,31 @@ pub enum ConfigError {
     Values { path: PathBuf, problems: String },
 }
 
+/// Replaces what an error about `kafka.client_properties` would echo of the value: it may be
+/// a secret (`SCREENER_KAFKA__CLIENT_PROPERTIES` carries `sasl.password`), and config errors
+/// are printed and logged.
+fn redact_client_properties(error: figment::Error) -> figment::Error {
+    let mut redacted: Option<figment::Error> = None;
+    for mut single in error {
+        let about_properties = single
+            .path
+            .iter()
+            .any(|key| key.eq_ignore_ascii_case("client_properties"));
+        if about_properties {
+            single.kind = figment::error::Kind::Message(
+                "expected a table of librdkafka properties, e.g. {\"sasl.password\" = \"…\"} \
+                 (the value is not shown: it may hold secrets)"
+                    .to_string(),
+            );
+        }
+        redacted = Some(match redacted {
+            None => single,
+            Some(chain) => chain.chain(single),
+        });
+    }
+    redacted.unwrap_or_else(|| figment::Error::from("invalid configuration".to_string()))
+}
+
 impl Config {
     /// Loads `path`, applies environment overrides, resolves relative paths against the file's
     /// directory and checks the values.
@@ -298,7 +323,7 @@ impl Config {
             .merge(Env::prefixed(ENV_PREFIX).split("__"));
         let mut config: Config = figment.extract().map_err(|source| ConfigError::Invalid {
             path: path.to_path_buf(),
-            source: Box::new(source),
+            source: Box::new(redact_client_properties(source)),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
@@ -383,6 +408,19 @@ mod tests {
             .known_shippers
             .as_ref()
             .is_some_and(|p| p.exists()));
+    }
+
+    #[test]
+    fn a_malformed_client_properties_value_is_not_echoed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            dir.path(),
+            "[kafka]\nclient_properties = \"sasl.password=hunter2-secret\"\n",
+        );
+        let error = Config::load(&path).expect_err("not a table").to_string();
+        assert!(error.contains("client_properties"), "{error}");
+        assert!(error.contains("not shown"), "{error}");
+        assert!(!error.contains("hunter2"), "the secret leaked: {error}");
     }
 
     #[test]
