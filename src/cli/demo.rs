@@ -219,7 +219,7 @@ async fn demo(
         let sent = landed.sent.load(Ordering::Relaxed);
         let all_done = sending_done
             && snapshot.acknowledged >= sent
-            && landed.decisions.load(Ordering::Relaxed) >= snapshot.decided()
+            && landed.decisions.load(Ordering::Relaxed) >= snapshot.published_decisions()
             && landed.rejections.load(Ordering::Relaxed) >= snapshot.rejected;
         if all_done {
             break;
@@ -445,6 +445,12 @@ fn print_summary(
     );
     println!("  rejected             {:>9}", snapshot.rejected);
     println!("  decided + duplicates + rejected = {accounted}");
+    if snapshot.rescreen_holds > 0 {
+        println!(
+            "  re-screen holds      {:>9}  (released parcels held after a list update: a new decision version)",
+            snapshot.rescreen_holds
+        );
+    }
     println!("  on the decisions topic: {on_decisions}; on the rejected topic: {on_rejected}");
     println!(
         "  end-to-end latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -452,8 +458,9 @@ fn print_summary(
         ms(0.99),
         histogram.max() as f64 / 1000.0
     );
-    let balanced =
-        accounted == sent && on_decisions == snapshot.decided() && on_rejected == snapshot.rejected;
+    let balanced = accounted == sent
+        && on_decisions == snapshot.published_decisions()
+        && on_rejected == snapshot.rejected;
     if balanced {
         println!("  balanced: every record sent is accounted for");
     } else {

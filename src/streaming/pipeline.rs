@@ -107,10 +107,19 @@ pub struct StatsSnapshot {
     pub duplicates: u64,
     pub rejected: u64,
     pub acknowledged: u64,
+    /// HOLD decisions published by re-screening after a list update (counted in `held` too):
+    /// decisions for parcels already decided, not for a record received.
+    pub rescreen_holds: u64,
 }
 
 impl StatsSnapshot {
+    /// Records received that got a decision (the first, or a new version).
     pub fn decided(&self) -> u64 {
+        self.published_decisions() - self.rescreen_holds
+    }
+
+    /// Decisions published: one per decided record, plus the re-screen holds.
+    pub fn published_decisions(&self) -> u64 {
         self.released + self.held + self.cancelled
     }
 }
@@ -138,6 +147,7 @@ impl PipelineStats {
             duplicates: metrics.duplicates_total(),
             rejected: metrics.rejected_total(),
             acknowledged: self.acknowledged.load(Ordering::Relaxed),
+            rescreen_holds: metrics.rescreen_holds.get(),
         }
     }
 }
