@@ -14,6 +14,8 @@
 #   --manifest N     send manifests of N reports at once at the average rate R (default 1)
 #   --partitions P   partitions of each parcel topic (default 8)
 #   --pass-through   run the screener with --pass-through (the baseline)
+#   --exactly-once   run the screener with kafka.delivery = exactly-once and read its
+#                    outputs read-committed
 #   --workers W      screener worker threads (SCREENER_KAFKA__WORKERS; default one per core)
 #   --report FILE    JSON report (default target/loadtest/<run>/report.json)
 #   --seed S         feed seed (default 1)
@@ -37,6 +39,7 @@ RATE=0
 MANIFEST=1
 PARTITIONS=8
 PASS_THROUGH=0
+EXACTLY_ONCE=0
 WORKERS=""
 REPORT=""
 SEED=1
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
         --manifest) MANIFEST=${2:?--manifest needs a value}; shift 2 ;;
         --partitions) PARTITIONS=${2:?--partitions needs a value}; shift 2 ;;
         --pass-through) PASS_THROUGH=1; shift ;;
+        --exactly-once) EXACTLY_ONCE=1; shift ;;
         --workers) WORKERS=${2:?--workers needs a value}; shift 2 ;;
         --report) REPORT=${2:?--report needs a value}; shift 2 ;;
         --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
@@ -133,6 +137,11 @@ SCREENER_ENV=(
     RUST_LOG=info
 )
 [[ -n $WORKERS ]] && SCREENER_ENV+=("SCREENER_KAFKA__WORKERS=$WORKERS")
+if [[ $EXACTLY_ONCE == 1 ]]; then
+    SCREENER_ENV+=(SCREENER_KAFKA__DELIVERY=exactly-once "SCREENER_KAFKA__TRANSACTIONAL_ID=loadtest-$STAMP-$$")
+    LOADTEST_ARGS+=(--read-committed)
+    MODE="$MODE, exactly-once"
+fi
 env "${SCREENER_ENV[@]}" "$SCREENER_BIN" "${SCREENER_ARGS[@]}" >"$RUN_DIR/screener.log" 2>&1 &
 SCREENER_PID=$!
 log "screener ($MODE) pid $SCREENER_PID, waiting for its partitions"

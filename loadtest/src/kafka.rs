@@ -218,9 +218,16 @@ pub fn spawn_reader(
     mut collector: Collector,
     since_ms: i64,
     progress: Arc<ReaderProgress>,
+    read_committed: bool,
 ) -> anyhow::Result<JoinHandle<Collector>> {
+    let isolation = if read_committed {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    };
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        .set("isolation.level", isolation)
         .set(
             "group.id",
             format!("loadtest-reader-{}", std::process::id()),

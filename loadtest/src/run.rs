@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Read the outputs with `isolation.level=read_committed` (the screener runs with
+    /// `kafka.delivery = exactly-once`): decisions count when their transaction commits.
+    #[arg(long)]
+    pub read_committed: bool,
 
     /// Share of parcels replayed exactly (same bytes).
     #[arg(long, value_name = "SHARE")]
@@ -241,6 +245,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         collector,
         run_start_ms - 1_000,
         progress.clone(),
+        args.read_committed,
     )?;
     let deliveries = Arc::new(Deliveries::new(reports.len()));
     let producer = kafka::producer(&args.brokers, &args.compression, deliveries.clone())?;
