@@ -14,13 +14,17 @@
 //!
 //! Sizes: a Kafka broker's default `message.max.bytes` is 1 MB, so the 10 MB string and the
 //! 1M-item array go through the parser only; through the pipeline the over-limit record is
-//! 300 KB. The test `oversized_message_rejection_does_not_stall_the_pipeline` (ignored: a
-//! finding, see its doc) shows what a message of 0.75-1 MB does today: it stalls the pipeline.
+//! 300 KB (its envelope keeps the first 256 KiB, its size and SHA-256). The test
+//! `oversized_message_rejection_does_not_stall_the_pipeline` sends a message of 800 KB, whose
+//! envelope with all of it in base64 would be over the producer's own `message.max.bytes`
+//! (once a finding: it stalled the pipeline). The `…_a_message_the_producer_refuses_…` tests
+//! give the producer a decision over its `message.max.bytes`: the pipeline must stop with an
+//! error, not retry forever.
 //!
-//! Duplicate keys: the parser keeps the LAST value of a duplicated key, silently (serde_json's
-//! map). That is asserted here as the current behaviour and reported as a finding on issue #8:
-//! a record can carry a watch-listed name that a first-wins reader sees and the screener does
-//! not (case `duplicate_key_consignee_name_last_wins`).
+//! Duplicate keys: serde_json alone keeps the LAST value of a duplicated key, silently, so a
+//! record could carry a watch-listed name that a first-wins reader sees and the screener does
+//! not. The parser rejects any object with a key twice, at any depth, keys compared unescaped,
+//! naming the key's path (cases `duplicate_key_*`; was a finding of issue #8).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -37,8 +41,8 @@ use parcel_screener::config::Config;
 use parcel_screener::live::LiveScreener;
 use parcel_screener::streaming::config::KafkaConfig;
 use parcel_screener::streaming::mock_broker::MockBroker;
-use parcel_screener::streaming::rejected::RejectedRecord;
-use parcel_screener::streaming::{run_pipeline, PipelineStats, StatsSnapshot};
+use parcel_screener::streaming::rejected::{RejectedRecord, MAX_ORIGINAL_BYTES};
+use parcel_screener::streaming::{run_pipeline, PipelineError, PipelineStats, StatsSnapshot};
 use screener_engine::decision::{Decision, ReasonCode, Verdict};
 use screener_engine::dedup::Deduplicator;
 use screener_engine::pipeline::{process_report, ReportOutcome};
@@ -145,7 +149,7 @@ const JANE: &str = "\"Jane Doe\"";
 const LISTED: &str = "AEROCARIBBEAN AIRLINES";
 
 fn corpus() -> Vec<Case> {
-    use ReasonCode::{DataIncomplete, ValueOverThreshold, WlMatch};
+    use ReasonCode::{DataIncomplete, ValueOverThreshold};
     use Verdict::{Hold, Release};
     let mut cases = Vec::new();
     let mut add = |label: &'static str, payload: Vec<u8>, expect: Expect| {
@@ -469,29 +473,38 @@ fn corpus() -> Vec<Case> {
         rejected("invalid_fields", Some("source.sent_at"), &["RFC 3339"]),
     );
 
-    // -- duplicate keys: the last value wins, silently (FINDING, see the module docs) --
-    let id = hostile_id("duplicate_key_record_id_last_wins");
+    // -- duplicate keys: rejected, naming the key's path (serde_json alone would keep the
+    // last value silently, and a first-wins reader of the same bytes would see the first) --
+    let id = hostile_id("duplicate_key_record_id");
     add(
-        "duplicate_key_record_id_last_wins",
+        "duplicate_key_record_id",
         spliced(
-            "duplicate_key_record_id_last_wins",
+            "duplicate_key_record_id",
             &format!("\"record_id\":\"{id}\""),
             format!("\"record_id\":\"SMUGGLED-FIRST\",\"record_id\":\"{id}\"").as_bytes(),
         ),
-        decided(Release, None),
+        rejected(
+            "invalid_fields",
+            Some("record_id"),
+            &["record_id: duplicate key"],
+        ),
     );
-    // The listed name first, an innocent one last: the screener sees only the last, so a
-    // first-wins reader of the same bytes sees a sanctioned consignee that was released.
+    // The listed name first, an innocent one last: last-wins screening would release what a
+    // first-wins reader sees as a sanctioned consignee.
     add(
-        "duplicate_key_consignee_name_last_wins",
+        "duplicate_key_listed_name_first",
         spliced(
-            "duplicate_key_consignee_name_last_wins",
+            "duplicate_key_listed_name_first",
             JANE,
             format!("\"{LISTED}\",\"name\":\"Jane Doe\"").as_bytes(),
         ),
-        decided(Release, None),
+        rejected(
+            "invalid_fields",
+            Some("consignee.name"),
+            &["consignee.name: duplicate key"],
+        ),
     );
-    // The reverse: the listed name last is screened, and held.
+    // The reverse: rejected just the same.
     add(
         "duplicate_key_listed_name_last",
         spliced(
@@ -499,7 +512,11 @@ fn corpus() -> Vec<Case> {
             JANE,
             format!("\"Jane Doe\",\"name\":\"{LISTED}\"").as_bytes(),
         ),
-        decided(Hold, Some(WlMatch)),
+        rejected(
+            "invalid_fields",
+            Some("consignee.name"),
+            &["consignee.name: duplicate key"],
+        ),
     );
     // A key spelled with an escape is the same key once unescaped.
     add(
@@ -509,7 +526,25 @@ fn corpus() -> Vec<Case> {
             JANE,
             format!("\"Jane Doe\",\"n\\u0061me\":\"{LISTED}\"").as_bytes(),
         ),
-        decided(Hold, Some(WlMatch)),
+        rejected(
+            "invalid_fields",
+            Some("consignee.name"),
+            &["consignee.name: duplicate key"],
+        ),
+    );
+    // In an unknown field, deep down: the same.
+    add(
+        "duplicate_key_in_unknown_field",
+        spliced(
+            "duplicate_key_in_unknown_field",
+            JANE,
+            format!("\"Jane Doe\",\"x-notes\":[{{\"by\":\"a\",\"by\":\"{LISTED}\"}}]").as_bytes(),
+        ),
+        rejected(
+            "invalid_fields",
+            Some("consignee.x-notes[0].by"),
+            &["consignee.x-notes[0].by: duplicate key"],
+        ),
     );
 
     // -- control characters, NUL, bidi overrides --
@@ -1126,12 +1161,28 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
                 assert_rejection(case.label, &error, &case.expect);
                 assert_eq!(envelope.error, error.kind(), "{}", case.label);
                 assert_eq!(envelope.message, error.to_string(), "{}", case.label);
-                assert_eq!(
-                    envelope.original().expect("base64"),
-                    payload,
-                    "{}: the original bytes, intact",
+                assert!(
+                    envelope.is_of(payload),
+                    "{}: the original's size, SHA-256 and bytes",
                     case.label
                 );
+                if payload.len() <= MAX_ORIGINAL_BYTES {
+                    assert_eq!(
+                        envelope.original().expect("base64"),
+                        payload,
+                        "{}: the original bytes, intact",
+                        case.label
+                    );
+                    assert!(!envelope.original_truncated, "{}", case.label);
+                } else {
+                    assert!(envelope.original_truncated, "{}", case.label);
+                    assert_eq!(
+                        envelope.original().expect("base64"),
+                        &payload[..MAX_ORIGINAL_BYTES],
+                        "{}: the first bytes of the original",
+                        case.label
+                    );
+                }
                 assert_eq!(envelope.source.topic, "parcels.advance");
                 assert!(envelope.source.offset >= 0);
             }
@@ -1178,17 +1229,13 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
     drop(broker);
 }
 
-/// FINDING (issue #8), kept as a reproducer: a record of 0.75-1 MB, which a Kafka broker with
-/// the default `message.max.bytes` (1 MB) accepts, is rejected by size as it should be, but
-/// its rejection envelope carries the original bytes in base64 (4/3 of the size) and so is
-/// over the producer's own `message.max.bytes` (1,000,000). librdkafka refuses it at enqueue
-/// (`MsgSizeTooLarge`), and the worker retries the enqueue forever
-/// (src/streaming/pipeline.rs, `Worker::send`, logging "enqueue failed; retrying" every
-/// 50 ms): that worker's partitions stall, nothing after the record is screened or
-/// committed, and a restart stalls on the same record again (a poison pill).
-/// Run with `cargo test --test hostile_input -- --ignored`.
+/// Once a finding (issue #8): a record of 0.75-1 MB, which a Kafka broker with the default
+/// `message.max.bytes` (1 MB) accepts, is rejected by size, but an envelope carrying all of
+/// it in base64 (4/3 of the size) is over the producer's own `message.max.bytes` (1,000,000);
+/// librdkafka refused it at enqueue and the worker retried forever, stalling its partitions
+/// (and a restart on the same record). Now the envelope keeps the first 256 KiB, with the
+/// size and SHA-256 of the whole: it is published, and the record behind it is decided.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding: a 0.75-1 MB record stalls the pipeline (rejection envelope over the producer's message.max.bytes)"]
 async fn oversized_message_rejection_does_not_stall_the_pipeline() {
     let logs = captured_logs();
     let config = config();
@@ -1204,6 +1251,10 @@ async fn oversized_message_rejection_does_not_stall_the_pipeline() {
     let big = edited("record_800kb", |v| {
         v["padding"] = json!("x".repeat(800 * 1024))
     });
+    assert!(
+        big.len() * 4 / 3 > 1_000_000,
+        "base64 of it is over 1,000,000 bytes"
+    );
     produce(&producer, "hostile:record_800kb", Some(&big)).await;
     let valid = serde_json::to_vec(&record("VALID-BEHIND-800KB")).unwrap();
     produce(&producer, "DHL:VALID-BEHIND-800KB", Some(&valid)).await;
@@ -1223,8 +1274,8 @@ async fn oversized_message_rejection_does_not_stall_the_pipeline() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    // A stalled worker is still stalled at shutdown: run the pipeline on its own task and
-    // give up on it (the test process ends with it) rather than hang the test.
+    // Were the worker stalled, it would still be at shutdown: run the pipeline on its own
+    // task and give up on it (the test process ends with it) rather than hang the test.
     let pipeline = tokio::spawn(async move {
         run_pipeline(
             &settings,
@@ -1238,21 +1289,249 @@ async fn oversized_message_rejection_does_not_stall_the_pipeline() {
     });
     let stopped = tokio::time::timeout(Duration::from_secs(60), pipeline).await;
     let snapshot = observer.snapshot();
-    let first_retry = {
+    let enqueue_failures: Vec<String> = {
         let logs = logs.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&logs)
             .lines()
-            .find(|line| line.contains("enqueue failed"))
+            .filter(|line| {
+                line.contains("enqueue failed")
+                    || line.contains("over the producer's message.max.bytes")
+            })
             .map(str::to_owned)
+            .collect()
     };
-    assert!(
-        stopped.is_ok(),
-        "the pipeline did not stop within 60 s: {snapshot:?}; first retry logged: {first_retry:?}"
-    );
+    let result = stopped.unwrap_or_else(|_| {
+        panic!("the pipeline did not stop within 60 s: {snapshot:?}; logged: {enqueue_failures:?}")
+    });
+    result
+        .expect("the pipeline task")
+        .expect("the pipeline stops cleanly");
     assert_eq!(
         (snapshot.rejected, snapshot.released, snapshot.acknowledged),
         (1, 1, 2),
         "the 800 KB record rejected and the record behind it released: {snapshot:?}"
     );
+    assert!(
+        enqueue_failures.is_empty(),
+        "no enqueue failure: {enqueue_failures:?}"
+    );
+
+    // The rejection: a truncated envelope that still identifies the record.
+    let rejections = read_topic(&brokers, "parcels.rejected", 1).await;
+    assert_eq!(rejections.len(), 1, "one rejection");
+    let (key, payload) = &rejections[0];
+    assert!(payload.len() < 500_000, "{} bytes", payload.len());
+    assert_eq!(key.as_deref(), Some(&b"hostile:record_800kb"[..]));
+    let envelope: RejectedRecord = serde_json::from_slice(payload).expect("envelope JSON");
+    assert_eq!(envelope.error, "too_large");
+    assert!(envelope.original_truncated);
+    assert_eq!(envelope.original_size_bytes, big.len() as u64);
+    assert_eq!(
+        envelope.original().expect("base64"),
+        &big[..MAX_ORIGINAL_BYTES]
+    );
+    assert!(
+        envelope.is_of(&big),
+        "size, SHA-256 and first bytes of the record"
+    );
+    let decisions = read_topic(&brokers, "parcels.decisions", 1).await;
+    assert_eq!(decisions.len(), 1, "one decision");
+    let decision: Decision = serde_json::from_slice(&decisions[0].1).expect("decision JSON");
+    assert_eq!(decision.record_id, "VALID-BEHIND-800KB");
+    assert_eq!(decision.decision, VALID_VERDICT);
+    drop(broker);
+}
+
+/// An outcome the producer refuses for good (here a decision of over 1000 bytes, the
+/// producer's `message.max.bytes` set to 1000) is not retried forever: the pipeline stops with a delivery
+/// error, promptly, without committing the record, and says why once at error level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_producer_refuses_stops_the_pipeline_with_an_error() {
+    let logs = captured_logs();
+    let config = config();
+    let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
+    let broker = MockBroker::start(&[
+        ("parcels.advance", 1),
+        ("parcels.decisions", 1),
+        ("parcels.rejected", 1),
+    ])
+    .expect("mock broker");
+    let brokers = broker.bootstrap_servers().to_string();
+    let producer = producer(&brokers);
+    // A decision repeats the record id and the parcel key: over 1000 bytes with this id.
+    let id = format!("VALID-REFUSED-{}", "9".repeat(900));
+    let valid = serde_json::to_vec(&record(&id)).unwrap();
+    produce(&producer, &format!("DHL:{id}"), Some(&valid)).await;
+
+    let mut settings = KafkaConfig {
+        brokers: brokers.clone(),
+        group_id: "refused".into(),
+        session_timeout_ms: 6_000,
+        commit_interval_ms: 100,
+        ..KafkaConfig::default()
+    };
+    settings
+        .client_properties
+        .insert("message.max.bytes".into(), "1000".into());
+    let stats = Arc::new(PipelineStats::default());
+    let observer = stats.clone();
+    let shutdown = tokio::time::sleep(Duration::from_secs(60));
+    let started = Instant::now();
+    let pipeline = tokio::spawn(async move {
+        run_pipeline(
+            &settings,
+            config.limits.clone(),
+            config.dedup.clone(),
+            Arc::new(LiveScreener::new(screener)),
+            stats,
+            shutdown,
+        )
+        .await
+    });
+    let result = tokio::time::timeout(Duration::from_secs(90), pipeline)
+        .await
+        .expect("the pipeline stopped")
+        .expect("the pipeline task");
+    let elapsed = started.elapsed();
+    let error = result
+        .map(|()| observer.snapshot())
+        .expect_err("the pipeline stops with an error");
+    assert!(
+        matches!(error, PipelineError::Delivery { offset: 0, .. }),
+        "{error}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "stopped on the failure, not at shutdown: {elapsed:?}"
+    );
+    let snapshot = observer.snapshot();
+    assert_eq!(
+        snapshot.acknowledged, 0,
+        "nothing acknowledged: {snapshot:?}"
+    );
+    let logs = {
+        let logs = logs.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&logs).into_owned()
+    };
+    let logged: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("cannot enqueue the outcome of a record"))
+        .collect();
+    assert_eq!(logged.len(), 1, "logged once: {logged:?}");
+    assert!(
+        logged[0].contains("ERROR") && logged[0].contains("MessageSizeTooLarge"),
+        "{logged:?}"
+    );
+    assert!(
+        !logs.contains("bootstrap.servers"),
+        "the failed delivery's own producer is quiet:\n{logs}"
+    );
+    assert!(
+        !logs.contains("enqueue failed; retrying"),
+        "a permanent error is not retried:\n{logs}"
+    );
+
+    // Nothing was committed: the record is read again, and decided, with a producer that
+    // takes it.
+    let settings = KafkaConfig {
+        brokers: brokers.clone(),
+        group_id: "refused".into(),
+        session_timeout_ms: 6_000,
+        commit_interval_ms: 100,
+        ..KafkaConfig::default()
+    };
+    let config = self::config();
+    let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
+    let stats = Arc::new(PipelineStats::default());
+    let watched = stats.clone();
+    let shutdown = async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while watched.snapshot().acknowledged < 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    run_pipeline(
+        &settings,
+        config.limits.clone(),
+        config.dedup.clone(),
+        Arc::new(LiveScreener::new(screener)),
+        stats.clone(),
+        shutdown,
+    )
+    .await
+    .expect("the second run");
+    assert_eq!(stats.snapshot().released, 1, "{:?}", stats.snapshot());
+    drop(broker);
+}
+
+/// The same with `kafka.delivery = exactly-once`: the committer finds the failed outcome in
+/// its batch, aborts the open transaction instead of committing it, and stops the pipeline
+/// (the transaction's records are read again; the mock broker does not keep transactional
+/// offsets, so that part is not checked here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_exactly_once_a_message_the_producer_refuses_stops_the_pipeline_with_an_error() {
+    let config = config();
+    let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
+    let broker = MockBroker::start(&[
+        ("parcels.advance", 1),
+        ("parcels.decisions", 1),
+        ("parcels.rejected", 1),
+    ])
+    .expect("mock broker");
+    let brokers = broker.bootstrap_servers().to_string();
+    let producer = producer(&brokers);
+    let id = format!("VALID-REFUSED-EOS-{}", "9".repeat(900));
+    let valid = serde_json::to_vec(&record(&id)).unwrap();
+    produce(&producer, &format!("DHL:{id}"), Some(&valid)).await;
+
+    let mut settings = KafkaConfig {
+        brokers: brokers.clone(),
+        group_id: "refused-eos".into(),
+        session_timeout_ms: 6_000,
+        commit_interval_ms: 100,
+        delivery: parcel_screener::streaming::config::DeliveryGuarantee::ExactlyOnce,
+        transactional_id: Some("refused-eos".into()),
+        ..KafkaConfig::default()
+    };
+    settings
+        .client_properties
+        .insert("message.max.bytes".into(), "1000".into());
+    let stats = Arc::new(PipelineStats::default());
+    let observer = stats.clone();
+    let shutdown = tokio::time::sleep(Duration::from_secs(60));
+    let started = Instant::now();
+    let pipeline = tokio::spawn(async move {
+        run_pipeline(
+            &settings,
+            config.limits.clone(),
+            config.dedup.clone(),
+            Arc::new(LiveScreener::new(screener)),
+            stats,
+            shutdown,
+        )
+        .await
+    });
+    let result = tokio::time::timeout(Duration::from_secs(90), pipeline)
+        .await
+        .expect("the pipeline stopped")
+        .expect("the pipeline task");
+    let elapsed = started.elapsed();
+    let error = result
+        .map(|()| observer.snapshot())
+        .expect_err("the pipeline stops with an error");
+    assert!(
+        matches!(
+            error,
+            PipelineError::Delivery {
+                offset: 0,
+                source: rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::error::RDKafkaErrorCode::MessageSizeTooLarge
+                ),
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
     drop(broker);
 }

@@ -335,11 +335,22 @@ struct Outcome {
     partition: i32,
     offset: i64,
     /// `None` for a duplicate: nothing to deliver, done at once.
-    delivery: Option<DeliveryFuture>,
+    delivery: Delivery,
     /// The record's Kafka timestamp (ms), for end-to-end latency.
     timestamp_ms: i64,
     /// Released when the outcome is acknowledged.
     _permit: OwnedSemaphorePermit,
+}
+
+/// What becomes of a record's outcome on its way to the broker.
+enum Delivery {
+    /// Nothing to deliver (a duplicate): done at once.
+    Nothing,
+    /// The decision or rejection was enqueued; done when the broker acknowledges it.
+    Pending(DeliveryFuture),
+    /// It could not be enqueued and retrying cannot fix that: the pipeline stops without
+    /// committing the record, which is read again after a restart.
+    Failed(KafkaError),
 }
 
 /// Runs the pipeline until `shutdown` completes (or a delivery fails for good), then drains
@@ -673,14 +684,15 @@ async fn acknowledge(
         tokio::select! {
             outcome = outcomes.recv(), if open => match outcome {
                 Some(outcome) => pending.push(async move {
-                    let delivered = outcome.delivery.is_some();
+                    let delivered = matches!(outcome.delivery, Delivery::Pending(_));
                     let result = match outcome.delivery {
-                        Some(delivery) => match delivery.await {
+                        Delivery::Pending(delivery) => match delivery.await {
                             Ok(Ok(_)) => Ok(()),
                             Ok(Err((error, _))) => Err(error),
                             Err(_cancelled) => Err(KafkaError::Canceled),
                         },
-                        None => Ok(()),
+                        Delivery::Nothing => Ok(()),
+                        Delivery::Failed(error) => Err(error),
                     };
                     (outcome.partition, outcome.offset, outcome.timestamp_ms, delivered, result, outcome._permit)
                 }),
@@ -769,7 +781,7 @@ impl TransactionCommitter {
                     let millis = now_ms.saturating_sub(outcome.timestamp_ms).max(0) as u64;
                     let micros = millis.saturating_mul(1000).max(1);
                     let _ = lock(&stats.end_to_end_micros).record(micros.min(3_600_000_000));
-                    if outcome.delivery.is_some() {
+                    if matches!(outcome.delivery, Delivery::Pending(_)) {
                         stats
                             .metrics
                             .end_to_end_latency
@@ -788,6 +800,16 @@ impl TransactionCommitter {
     fn commit(&self, batch: &[Outcome]) -> Result<(), PipelineError> {
         if batch.is_empty() {
             return Ok(());
+        }
+        // A record whose outcome could not be enqueued must not have its offset committed.
+        for outcome in batch {
+            if let Delivery::Failed(error) = &outcome.delivery {
+                return Err(PipelineError::Delivery {
+                    partition: outcome.partition,
+                    offset: outcome.offset,
+                    source: error.clone(),
+                });
+            }
         }
         let topic = &self.shared.input_topic;
         let mut offsets = TopicPartitionList::new();
@@ -919,13 +941,16 @@ impl Worker {
 
     /// Screens one record, counts what became of it, and starts the delivery of its outcome
     /// (none for a duplicate).
-    fn screen(&self, job: &Job, deduplicator: &mut Deduplicator) -> Option<DeliveryFuture> {
+    fn screen(&self, job: &Job, deduplicator: &mut Deduplicator) -> Delivery {
         let topics = &self.settings.topics;
         let metrics = &self.stats.metrics;
         if self.settings.pass_through {
             metrics.count_received(None);
             let key = job.key.as_deref().unwrap_or_default();
-            return Some(self.send(&topics.decisions, key, &job.payload));
+            return self.delivery(
+                &topics.decisions,
+                self.send(&topics.decisions, key, &job.payload),
+            );
         }
         let started = Instant::now();
         match parse_record(&job.payload, &self.limits) {
@@ -943,14 +968,15 @@ impl Worker {
                 match outcome {
                     ReportOutcome::Duplicate(kind) => {
                         metrics.count_duplicate(kind);
-                        None
+                        Delivery::Nothing
                     }
                     ReportOutcome::Decided(decision) => {
                         metrics.count_decision(&decision);
                         deduplicator.record_verdict(&key, decision.decision == Verdict::Release);
                         // A decision is plain data; serialising it cannot fail.
                         let payload = serde_json::to_vec(&decision).unwrap_or_default();
-                        Some(self.send(&topics.decisions, key.as_bytes(), &payload))
+                        let sent = self.send(&topics.decisions, key.as_bytes(), &payload);
+                        self.delivery(&topics.decisions, sent)
                     }
                 }
             }
@@ -972,7 +998,27 @@ impl Worker {
                 let envelope = RejectedRecord::new(&error, source, &job.payload);
                 let payload = serde_json::to_vec(&envelope).unwrap_or_default();
                 let key = job.key.clone().unwrap_or_default();
-                Some(self.send(&topics.rejected, &key, &payload))
+                match self.send(&topics.rejected, &key, &payload) {
+                    Ok(delivery) => Delivery::Pending(delivery),
+                    // Too large even bounded (a huge message key, or a `message.max.bytes`
+                    // set low): the envelope without the original bytes and most of the
+                    // error, under a shortened key, so the record is still accounted for.
+                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
+                        tracing::warn!(
+                            partition = job.partition,
+                            offset = job.offset,
+                            envelope_bytes = payload.len(),
+                            key_bytes = key.len(),
+                            "rejection envelope over the producer's message.max.bytes; \
+                             publishing it without the original bytes"
+                        );
+                        let payload = serde_json::to_vec(&envelope.minimal()).unwrap_or_default();
+                        let key = &key[..key.len().min(256)];
+                        let sent = self.send(&topics.rejected, key, &payload);
+                        self.delivery(&topics.rejected, sent)
+                    }
+                    Err(error) => self.delivery(&topics.rejected, Err(error)),
+                }
             }
         }
     }
@@ -1004,25 +1050,87 @@ impl Worker {
             // Not tied to an input offset, so the acker does not wait for it; the producer
             // retries without a time limit (`message.timeout.ms = 0`), and dropping the
             // future does not cancel the delivery.
-            drop(self.send(&self.settings.topics.decisions, key.as_bytes(), &payload));
+            if let Err(error) = self.send(&self.settings.topics.decisions, key.as_bytes(), &payload)
+            {
+                tracing::error!(
+                    %error,
+                    offset = candidate.offset,
+                    version,
+                    "re-screen HOLD not published: the producer refuses it and retrying cannot fix that"
+                );
+            }
         }
     }
 
     /// Enqueues a message, waiting while the producer queue is full (backpressure).
-    fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> DeliveryFuture {
+    ///
+    /// Other enqueue errors are not retried forever. One that may clear (an unknown topic or
+    /// partition: metadata can lag; or an error not known to be permanent) is retried for up
+    /// to 10 s, with one warning; one that retrying cannot fix (the message over
+    /// `message.max.bytes`, an invalid argument, a fatal or fenced producer, a producer in the
+    /// wrong transaction state…) is returned at once, as is the other kind after 10 s. The
+    /// caller decides what then becomes of the record ([`Worker::delivery`]).
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<DeliveryFuture, KafkaError> {
+        const RETRY_FOR: Duration = Duration::from_secs(10);
+        const RETRY_EVERY: Duration = Duration::from_millis(100);
         let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        let mut retrying_since: Option<Instant> = None;
         loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return delivery,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    record = returned;
+            let (error, returned) = match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err(failed) => failed,
+            };
+            record = returned;
+            let permanent = match error.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::QueueFull) => {
                     std::thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
-                Err((error, returned)) => {
-                    tracing::warn!(%error, topic, "enqueue failed; retrying");
-                    record = returned;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                Some(code) => matches!(
+                    code,
+                    RDKafkaErrorCode::MessageSizeTooLarge
+                        | RDKafkaErrorCode::InvalidArgument
+                        | RDKafkaErrorCode::InvalidMessage
+                        | RDKafkaErrorCode::InvalidTopic
+                        | RDKafkaErrorCode::Conflict
+                        | RDKafkaErrorCode::State
+                        | RDKafkaErrorCode::Fatal
+                        | RDKafkaErrorCode::Fenced
+                        | RDKafkaErrorCode::NotImplemented
+                        | RDKafkaErrorCode::UnsupportedFeature
+                        | RDKafkaErrorCode::TopicAuthorizationFailed
+                        | RDKafkaErrorCode::ClusterAuthorizationFailed
+                ),
+                None => false,
+            };
+            if permanent {
+                return Err(error);
+            }
+            let since = *retrying_since.get_or_insert_with(|| {
+                tracing::warn!(%error, topic, "enqueue failed; retrying for up to 10 s");
+                Instant::now()
+            });
+            if since.elapsed() >= RETRY_FOR {
+                return Err(error);
+            }
+            std::thread::sleep(RETRY_EVERY);
+        }
+    }
+
+    /// The outcome of a send: pending, or failed for good (logged here, once, at error
+    /// level: the acker or the committer then stops the pipeline without committing the
+    /// record, which is read again after a restart).
+    fn delivery(&self, topic: &str, sent: Result<DeliveryFuture, KafkaError>) -> Delivery {
+        match sent {
+            Ok(delivery) => Delivery::Pending(delivery),
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    topic,
+                    "cannot enqueue the outcome of a record, and retrying cannot fix it: \
+                     stopping the pipeline without committing the record"
+                );
+                Delivery::Failed(error)
             }
         }
     }

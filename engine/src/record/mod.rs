@@ -2,8 +2,10 @@
 //! untrusted bytes into a validated [`ParcelRecord`] or a [`RecordError`] listing every
 //! problem with its JSON path.
 //!
-//! The parser lives in [`parse`]; it never panics, whatever the input.
+//! The parser lives in [`parse`] (JSON text to a value in [`duplicate_keys`], which refuses an
+//! object with a key twice); it never panics, whatever the input.
 
+mod duplicate_keys;
 mod parse;
 
 pub use parse::{parse_record, ParseLimits};

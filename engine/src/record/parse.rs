@@ -4,7 +4,11 @@
 //! 1. the size limit on the raw bytes ([`RecordError::TooLarge`]), before any parsing;
 //! 2. UTF-8 ([`RecordError::InvalidUtf8`]);
 //! 3. JSON syntax into a [`serde_json::Value`] ([`RecordError::InvalidJson`]); serde_json's
-//!    recursion limit turns absurd nesting into an error rather than a stack overflow;
+//!    recursion limit turns absurd nesting into an error rather than a stack overflow. The
+//!    same single pass refuses an object that has a key twice, at any depth: every
+//!    duplicate is a [`FieldError`] `duplicate key` at the key's path
+//!    ([`RecordError::InvalidFields`], nothing else checked), since serde_json would keep the
+//!    last value silently and another reader the first (see [`super::duplicate_keys`]);
 //! 4. a single walk over the value that builds the typed [`ParcelRecord`] and collects every
 //!    problem as a [`FieldError`] with its JSON path ([`RecordError::InvalidFields`]).
 //!
@@ -17,6 +21,7 @@ use std::fmt::{Display, Write as _};
 
 use serde_json::{Map, Number, Value};
 
+use super::duplicate_keys::{self, Failure};
 use super::{
     Action, Address, FieldError, FilerType, Identifier, Item, Marketplace, Mode, Money,
     ParcelRecord, Party, RecordError, Source, Weight, WeightUnit,
@@ -55,7 +60,9 @@ impl Default for ParseLimits {
 ///
 /// Returns the typed record, or the first gate that failed; field problems are all
 /// reported at once, in the order of the SPEC §3 field table. Valid JSON that is not an
-/// object is one field problem at path `$`.
+/// object is one field problem at path `$`. JSON with an object that has a key twice is
+/// rejected with only its duplicate keys (`consignee.name: duplicate key`), in document
+/// order.
 pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, RecordError> {
     if bytes.len() > limits.max_record_bytes {
         return Err(RecordError::TooLarge {
@@ -66,9 +73,16 @@ pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, 
     let text = std::str::from_utf8(bytes).map_err(|error| RecordError::InvalidUtf8 {
         offset: error.valid_up_to(),
     })?;
-    let value: Value = serde_json::from_str(text).map_err(|error| RecordError::InvalidJson {
-        message: error.to_string(),
-    })?;
+    let value = match duplicate_keys::from_str(text) {
+        Ok(value) => value,
+        Err(Failure::Json(error)) => {
+            return Err(RecordError::InvalidJson {
+                message: error.to_string(),
+            })
+        }
+        // The record means different things to different readers: nothing else is checked.
+        Err(Failure::DuplicateKeys(errors)) => return Err(RecordError::InvalidFields(errors)),
+    };
 
     let mut walker = Walker::new(limits);
     let record = match value {
@@ -650,7 +664,7 @@ fn kind(value: &Value) -> &'static str {
 
 /// A found string for a problem: at most [`QUOTE_CHARS`] characters, then an ellipsis;
 /// `{:?}`-escaped, so control, bidi and line-separator characters show as `\u{..}`.
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     match text.char_indices().nth(QUOTE_CHARS) {
         Some((cut, _)) => format!("{:?}…", text.get(..cut).unwrap_or_default()),
         None => format!("{text:?}"),
@@ -1656,6 +1670,104 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_naming_each_path() {
+        let text = std::str::from_utf8(EXAMPLE).unwrap();
+        // The listed name first, an innocent one last: a first-wins reader would see the
+        // first; the record is rejected, not screened as either.
+        let edited = text.replacen(
+            r#""name": "Jane Doe""#,
+            r#""name": "AEROCARIBBEAN AIRLINES", "name": "Jane Doe""#,
+            1,
+        );
+        assert_ne!(edited, text, "the example has the consignee's name");
+        let error = parse(edited.as_bytes()).unwrap_err();
+        assert_eq!(error.kind(), "invalid_fields");
+        assert_eq!(
+            error.field_errors(),
+            [FieldError {
+                path: "consignee.name".into(),
+                problem: "duplicate key".into()
+            }]
+        );
+        assert_eq!(
+            error.to_string(),
+            "record has 1 invalid field(s): consignee.name: duplicate key"
+        );
+
+        // Spelled with an escape, it is the same key.
+        let escaped = text.replacen(
+            r#""name": "Jane Doe""#,
+            r#""name": "Jane Doe", "n\u0061me": "AEROCARIBBEAN AIRLINES""#,
+            1,
+        );
+        assert_eq!(
+            parse(escaped.as_bytes()).unwrap_err().field_errors(),
+            [FieldError {
+                path: "consignee.name".into(),
+                problem: "duplicate key".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_anywhere_are_all_reported_and_nothing_else() {
+        let text = std::str::from_utf8(EXAMPLE).unwrap();
+        // In an unknown field, at the top level, in an item (reported in document order);
+        // and a field problem, not reported: the record means different things to
+        // different readers, nothing else is checked.
+        let edited = text
+            .replacen(
+                "{",
+                r#"{"record_id": "SMUGGLED", "x-trace": {"a": [{"b": 1, "b": 2}]},"#,
+                1,
+            )
+            .replacen(
+                r#""currency": "USD""#,
+                r#""currency": "USD", "currency": "EUR""#,
+                1,
+            )
+            .replacen(r#""mode": "AIR""#, r#""mode": "BOAT""#, 1);
+        let error = parse(edited.as_bytes()).unwrap_err();
+        let found: Vec<String> = error
+            .field_errors()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "x-trace.a[0].b: duplicate key",
+                "record_id: duplicate key",
+                "items[0].value.currency: duplicate key",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_do_not_hide_earlier_gates() {
+        let limits = ParseLimits {
+            max_record_bytes: 20,
+            ..ParseLimits::default()
+        };
+        let duplicated = br#"{"a": 1, "a": 2}"#;
+        assert_eq!(parse(duplicated).unwrap_err().kind(), "invalid_fields");
+        assert_eq!(
+            parse_record(b"{\"a\": 1, \"a\": 2, \"b\": \"x\"}", &limits)
+                .unwrap_err()
+                .kind(),
+            "too_large"
+        );
+        assert_eq!(
+            parse(b"{\"a\": 1, \"a\": \"\xff\"}").unwrap_err().kind(),
+            "invalid_utf8"
+        );
+        assert_eq!(
+            parse(br#"{"a": 1, "a": 2"#).unwrap_err().kind(),
+            "invalid_json"
+        );
     }
 
     #[test]
