@@ -25,7 +25,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::normalize::{variant_key, Token, TokenKind};
 use super::score::{
     align_tokens, score_tokens, token_similarity, Agreement, NameScore, TokenView,
-    INITIAL_SIMILARITY, MIN_FUZZY_TOKEN_LEN, MIN_VARIANT_TOKEN_LEN,
+    INITIAL_SIMILARITY, MAX_ALIGNED_TOKENS, MIN_FUZZY_TOKEN_LEN, MIN_VARIANT_TOKEN_LEN,
 };
 
 /// Weights of weak tokens are their rarity times this.
@@ -69,7 +69,8 @@ struct Reach {
 #[derive(Debug, Clone)]
 pub(crate) struct QueryToken {
     pub(crate) text: String,
-    pub(crate) variant: String,
+    /// Its spelling-variant key (shared with the neighbour cache).
+    pub(crate) variant: Rc<str>,
     pub(crate) weight: f32,
     /// Vocabulary tokens similar to this one: used for candidates, bounds and scoring.
     similar: Rc<[Reach]>,
@@ -105,12 +106,15 @@ pub(crate) struct NameIndex {
     /// Unique per built index: keys the per-thread neighbour cache.
     id: u64,
     vocabulary: Vec<VocabularyToken>,
+    /// Token id → the token's first byte (read for every name a search reaches).
+    first_bytes: Vec<u8>,
     token_ids: FxHashMap<Box<str>, u32>,
     names: Vec<IndexedName>,
-    /// Token id → ids of the names holding it, ascending, each once.
+    /// Token id → ids of the names holding it that have no initial, ascending, each once.
     postings: Vec<Vec<u32>>,
-    /// Token id → the names of its posting that have an initial (see
-    /// `IndexedName::has_initial`): admitted even when the pruning admits no new names.
+    /// Token id → ids of the names holding it that have an initial (see
+    /// `IndexedName::has_initial`), likewise: admitted even when the pruning admits no new
+    /// names. The two lists never share a name, so the search loop need not look at names.
     initial_postings: Vec<Vec<u32>>,
     /// Hash of a token or of one of its one-character deletions → token ids.
     deletion_neighbours: FxHashMap<u64, Vec<u32>>,
@@ -125,10 +129,17 @@ pub(crate) struct NameIndex {
 #[derive(Default)]
 struct Scratch {
     epoch: u32,
-    stamp: Vec<u32>,
-    query_credit: Vec<f32>,
-    candidate_credit: Vec<f32>,
+    slots: Vec<CreditSlot>,
     touched: Vec<u32>,
+}
+
+/// What a search has credited one name with so far (see `NameIndex::search`); one cache line
+/// holds all three.
+#[derive(Clone, Copy, Default)]
+struct CreditSlot {
+    stamp: u32,
+    query: f32,
+    candidate: f32,
 }
 
 thread_local! {
@@ -143,8 +154,14 @@ const NEIGHBOUR_CACHE_CAPACITY: usize = 100_000;
 /// Source of index ids: a cache entry is valid only for the index that computed it.
 static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 
-/// What one query token reaches: similar vocabulary tokens, and the halves of its splits.
-type SingleNeighbours = (Rc<[Reach]>, Rc<[(u32, f64)]>);
+/// What one query token reaches: similar vocabulary tokens, and the halves of its splits;
+/// with its variant key, which depends on its text alone too.
+#[derive(Clone)]
+struct SingleNeighbours {
+    similar: Rc<[Reach]>,
+    splits: Rc<[(u32, f64)]>,
+    variant: Rc<str>,
+}
 
 /// Per-thread cache of the vocabulary tokens a query token reaches, for one index at a time.
 #[derive(Default)]
@@ -217,6 +234,11 @@ impl NameIndex {
             token.weight = rarity(document_frequency[id]) * factor;
         }
         index.unseen_token_weight = rarity(1);
+        index.first_bytes = index
+            .vocabulary
+            .iter()
+            .map(|t| t.text.as_bytes()[0])
+            .collect();
 
         index.postings = vec![Vec::new(); index.vocabulary.len()];
         index.initial_postings = vec![Vec::new(); index.vocabulary.len()];
@@ -225,21 +247,17 @@ impl NameIndex {
                 .iter()
                 .map(|&id| index.vocabulary[id as usize].weight)
                 .sum();
-            for &id in &ids {
-                let posting = &mut index.postings[id as usize];
-                if posting.last() != Some(&(name_id as u32)) {
-                    posting.push(name_id as u32);
-                }
-            }
             let has_initial = ids
                 .iter()
                 .any(|&id| index.vocabulary[id as usize].text.len() == 1);
-            if has_initial {
-                for &id in &ids {
-                    let posting = &mut index.initial_postings[id as usize];
-                    if posting.last() != Some(&(name_id as u32)) {
-                        posting.push(name_id as u32);
-                    }
+            for &id in &ids {
+                let posting = if has_initial {
+                    &mut index.initial_postings[id as usize]
+                } else {
+                    &mut index.postings[id as usize]
+                };
+                if posting.last() != Some(&(name_id as u32)) {
+                    posting.push(name_id as u32);
                 }
             }
             let max_weight = ids
@@ -301,36 +319,34 @@ impl NameIndex {
 
     /// Prepares query tokens: weights and the vocabulary tokens each reaches.
     pub(crate) fn prepare(&self, tokens: &[Token]) -> PreparedQuery {
-        let mut prepared: Vec<QueryToken> = tokens
-            .iter()
-            .map(|token| QueryToken {
-                variant: variant_key(&token.text),
-                weight: self.query_weight(token),
-                similar: Rc::from(Vec::new()),
-                compound: Vec::new(),
-                text: token.text.clone(),
-            })
-            .collect();
+        let mut prepared: Vec<QueryToken> = Vec::with_capacity(tokens.len());
         let mut compound_possible = false;
         NEIGHBOURS.with(|cache| {
             let mut cache = cache.borrow_mut();
             let cache = cache.for_index(self.id);
-            for query_token in prepared.iter_mut() {
-                let (similar, splits) = match cache.single.get(query_token.text.as_str()) {
+            for token in tokens {
+                let neighbours = match cache.single.get(token.text.as_str()) {
                     Some(hit) => hit.clone(),
                     None => {
-                        let similar: Rc<[Reach]> = self.similar_tokens(&query_token.text).into();
-                        let splits: Rc<[(u32, f64)]> = self.split_tokens(&query_token.text).into();
-                        cache.single.insert(
-                            query_token.text.as_str().into(),
-                            (similar.clone(), splits.clone()),
-                        );
-                        (similar, splits)
+                        let neighbours = SingleNeighbours {
+                            similar: self.similar_tokens(&token.text).into(),
+                            splits: self.split_tokens(&token.text).into(),
+                            variant: variant_key(&token.text).into(),
+                        };
+                        cache
+                            .single
+                            .insert(token.text.as_str().into(), neighbours.clone());
+                        neighbours
                     }
                 };
-                compound_possible |= !splits.is_empty();
-                query_token.similar = similar;
-                query_token.compound.extend_from_slice(&splits);
+                compound_possible |= !neighbours.splits.is_empty();
+                prepared.push(QueryToken {
+                    text: token.text.clone(),
+                    variant: neighbours.variant,
+                    weight: self.query_weight(token),
+                    similar: neighbours.similar,
+                    compound: neighbours.splits.to_vec(),
+                });
             }
             // Two adjacent query tokens that join into one vocabulary token (or a near
             // spelling of one) reach it both.
@@ -500,9 +516,7 @@ impl NameIndex {
                     }
                     if may_add_names || posting.len() < scratch.touched.len() * 4 {
                         for &name_id in posting {
-                            if !self.names[name_id as usize].has_initial {
-                                scratch.credit(name_id, query_gain, candidate_gain, may_add_names);
-                            }
+                            scratch.credit(name_id, query_gain, candidate_gain, may_add_names);
                         }
                     } else {
                         for slot in 0..scratch.touched.len() {
@@ -518,14 +532,31 @@ impl NameIndex {
 
             let query_views = query.views();
             let mut candidate_views: Vec<TokenView> = Vec::with_capacity(16);
+            let query_shape = QueryShape::new(query);
             for slot in 0..scratch.touched.len() {
                 let name_id = scratch.touched[slot];
                 let name = &self.names[name_id as usize];
+                let (query_credit, candidate_credit) = scratch.credits(name_id);
+                if name.has_initial
+                    && (self.initial_name_quick_bound(
+                        &query_shape,
+                        name,
+                        query_credit,
+                        candidate_credit,
+                    ) < min_score - INITIAL_BOUND_SLACK
+                        || self.initial_name_bound(
+                            &query_shape,
+                            name,
+                            query_credit,
+                            candidate_credit,
+                        ) < min_score - INITIAL_BOUND_SLACK)
+                {
+                    continue;
+                }
                 let query_bound = if name.has_initial {
                     1.0
                 } else {
-                    ((scratch.query_credit[name_id as usize] + initial_credit) / query_total)
-                        .min(1.0)
+                    ((query_credit + initial_credit) / query_total).min(1.0)
                 };
                 // Each query initial can align with one candidate token, for at most
                 // INITIAL_SIMILARITY of the name's heaviest token.
@@ -534,9 +565,7 @@ impl NameIndex {
                 } else {
                     let initials_gain =
                         query_initials as f32 * INITIAL_SIMILARITY as f32 * name.max_weight;
-                    ((scratch.candidate_credit[name_id as usize] + initials_gain)
-                        / name.total_weight)
-                        .min(1.0)
+                    ((candidate_credit + initials_gain) / name.total_weight).min(1.0)
                 };
                 if ((query_bound + candidate_bound) / 2.0) < min_score as f32 - 1e-6 {
                     continue;
@@ -549,6 +578,159 @@ impl NameIndex {
                 }
             }
         });
+    }
+
+    /// A cheaper and looser bound than [`NameIndex::initial_name_bound`], which it comes
+    /// before: every pair that the neighbour lists do not hold (initials, compounds) needs a
+    /// query token and a candidate token with the same first letter, and a compound also
+    /// credits the token after such a one. Any token that could be in such a pair is counted
+    /// as fully aligned.
+    fn initial_name_quick_bound(
+        &self,
+        query: &QueryShape,
+        name: &IndexedName,
+        query_credit: f32,
+        candidate_credit: f32,
+    ) -> f64 {
+        if query.tokens.len() > MAX_ALIGNED_TOKENS || name.tokens.len() > MAX_ALIGNED_TOKENS {
+            // The aligner truncates such names, which changes its totals: no bound.
+            return 1.0;
+        }
+        let mut name_letters = 0u64;
+        let mut candidate_total = 0.0f64;
+        let mut candidate_extra = 0.0f64;
+        let mut previous_shared = false;
+        for &id in name.tokens.iter() {
+            let letter = letter_bit(self.first_bytes[id as usize]);
+            let weight = self.vocabulary[id as usize].weight as f64;
+            name_letters |= letter;
+            candidate_total += weight;
+            let shared = query.letters & letter != 0;
+            if shared || (query.compounds && previous_shared) {
+                candidate_extra += weight;
+            }
+            previous_shared = shared;
+        }
+        let mut query_total = 0.0f64;
+        let mut query_extra = 0.0f64;
+        let mut previous_shared = false;
+        for (&(first, _), &weight) in query.tokens.iter().zip(&query.weights) {
+            let weight = weight as f64;
+            query_total += weight;
+            let shared = name_letters & letter_bit(first) != 0;
+            if shared || (query.compounds && previous_shared) {
+                query_extra += weight;
+            }
+            previous_shared = shared;
+        }
+        if query_total <= 0.0 || candidate_total <= 0.0 {
+            return 0.0;
+        }
+        let query_bound = ((query_credit as f64 + query_extra) / query_total).min(1.0);
+        let candidate_bound =
+            ((candidate_credit as f64 + candidate_extra) / candidate_total).min(1.0);
+        (query_bound + candidate_bound) / 2.0
+    }
+
+    /// An upper bound of the full score of a name that has an initial, from the credits the
+    /// search gave it (single-token pairs through the query's neighbour lists) plus, for each
+    /// token on either side, the most it could gain from the pairs those lists do not hold:
+    /// an initial against a token of the same first letter (exact: 1.0, else
+    /// INITIAL_SIMILARITY), and compounds (up to 1.0) wherever the aligner's own cheap
+    /// filters (same first letter, joined length within 2) let one through. Every token is in
+    /// at most one aligned pair, so the sum bounds the credit of the greedy alignment.
+    fn initial_name_bound(
+        &self,
+        query: &QueryShape,
+        name: &IndexedName,
+        query_credit: f32,
+        candidate_credit: f32,
+    ) -> f64 {
+        let tokens = &name.tokens;
+        if query.tokens.len() > MAX_ALIGNED_TOKENS || tokens.len() > MAX_ALIGNED_TOKENS {
+            // The aligner truncates such names, which changes its totals: no bound.
+            return 1.0;
+        }
+        let text = |j: usize| self.vocabulary[tokens[j] as usize].text.as_bytes();
+        // Tokens that may take part in a compound pair, as bit sets.
+        let (mut query_compound, mut candidate_compound) = (0u32, 0u32);
+        if query.compounds {
+            for (i, &(first, len)) in query.tokens.iter().enumerate() {
+                for j in 0..tokens.len() {
+                    let candidate = text(j);
+                    if candidate[0] != first {
+                        continue;
+                    }
+                    // The query token against this candidate token and the next, joined.
+                    if len >= 4 && j + 1 < tokens.len() {
+                        let joined = candidate.len() + text(j + 1).len();
+                        if joined.abs_diff(len) <= 2 {
+                            query_compound |= 1 << i;
+                            candidate_compound |= 0b11 << j;
+                        }
+                    }
+                    // This candidate token against the query token and the next, joined.
+                    if candidate.len() >= 4 && i + 1 < query.tokens.len() {
+                        let joined = len + query.tokens[i + 1].1;
+                        if joined.abs_diff(candidate.len()) <= 2 {
+                            candidate_compound |= 1 << j;
+                            query_compound |= 0b11 << i;
+                        }
+                    }
+                }
+            }
+        }
+        let mut query_total = 0.0f64;
+        let mut query_extra = 0.0f64;
+        for (i, &(first, len)) in query.tokens.iter().enumerate() {
+            let weight = query.weights[i] as f64;
+            query_total += weight;
+            let mut best = 0.0f64;
+            if query_compound & (1 << i) != 0 {
+                best = 1.0;
+            } else {
+                for j in 0..tokens.len() {
+                    let candidate = text(j);
+                    if candidate[0] == first && (len == 1 || candidate.len() == 1) {
+                        best = best.max(if len == candidate.len() {
+                            1.0
+                        } else {
+                            INITIAL_SIMILARITY
+                        });
+                    }
+                }
+            }
+            query_extra += weight * best;
+        }
+        let mut candidate_total = 0.0f64;
+        let mut candidate_extra = 0.0f64;
+        for (j, &id) in tokens.iter().enumerate() {
+            let token = &self.vocabulary[id as usize];
+            let (candidate, weight) = (token.text.as_bytes(), token.weight as f64);
+            candidate_total += weight;
+            let mut best = 0.0f64;
+            if candidate_compound & (1 << j) != 0 {
+                best = 1.0;
+            } else {
+                for &(first, len) in &query.tokens {
+                    if candidate[0] == first && (len == 1 || candidate.len() == 1) {
+                        best = best.max(if len == candidate.len() {
+                            1.0
+                        } else {
+                            INITIAL_SIMILARITY
+                        });
+                    }
+                }
+            }
+            candidate_extra += weight * best;
+        }
+        if query_total <= 0.0 || candidate_total <= 0.0 {
+            return 0.0;
+        }
+        let query_bound = ((query_credit as f64 + query_extra) / query_total).min(1.0);
+        let candidate_bound =
+            ((candidate_credit as f64 + candidate_extra) / candidate_total).min(1.0);
+        (query_bound + candidate_bound) / 2.0
     }
 
     /// Scores `query` against every name, without the index: the reference the index's
@@ -648,20 +830,63 @@ impl NameIndex {
             .iter()
             .map(|(key, ids)| 16 + key.len() + 24 + 8 + ids.capacity() * 4)
             .sum();
-        vocabulary + token_ids + names + postings + deletions + variant
+        vocabulary
+            + self.first_bytes.capacity()
+            + token_ids
+            + names
+            + postings
+            + deletions
+            + variant
+    }
+}
+
+/// Slack under the caller's floor for [`NameIndex::initial_name_bound`]: covers the rounding
+/// of credits summed in `f32` (the aligner sums in `f64`).
+const INITIAL_BOUND_SLACK: f64 = 1e-4;
+
+/// What the bound for names with initials needs of the query: first byte and length of each
+/// token, its weight, and whether the aligner will look for compounds.
+struct QueryShape {
+    tokens: Vec<(u8, usize)>,
+    weights: Vec<f32>,
+    compounds: bool,
+    /// `letter_bit` of every token's first byte.
+    letters: u64,
+}
+
+/// A bit per upper-case letter and digit (tokens hold nothing else): the low six bits of the
+/// byte tell them apart.
+#[inline]
+fn letter_bit(byte: u8) -> u64 {
+    1 << (byte & 63)
+}
+
+impl QueryShape {
+    fn new(query: &PreparedQuery) -> Self {
+        QueryShape {
+            tokens: query
+                .tokens
+                .iter()
+                .map(|t| (t.text.as_bytes()[0], t.text.len()))
+                .collect(),
+            weights: query.tokens.iter().map(|t| t.weight).collect(),
+            compounds: query.compound_possible,
+            letters: query
+                .tokens
+                .iter()
+                .fold(0, |letters, t| letters | letter_bit(t.text.as_bytes()[0])),
+        }
     }
 }
 
 impl Scratch {
     fn begin(&mut self, name_count: usize) {
-        if self.stamp.len() < name_count {
-            self.stamp.resize(name_count, 0);
-            self.query_credit.resize(name_count, 0.0);
-            self.candidate_credit.resize(name_count, 0.0);
+        if self.slots.len() < name_count {
+            self.slots.resize(name_count, CreditSlot::default());
         }
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.slots.iter_mut().for_each(|s| s.stamp = 0);
             self.epoch = 1;
         }
         self.touched.clear();
@@ -669,18 +894,28 @@ impl Scratch {
 
     #[inline]
     fn credit(&mut self, name_id: u32, query_gain: f32, candidate_gain: f32, may_add: bool) {
-        let slot = name_id as usize;
-        if self.stamp[slot] != self.epoch {
+        let epoch = self.epoch;
+        let slot = &mut self.slots[name_id as usize];
+        if slot.stamp != epoch {
             if !may_add {
                 return;
             }
-            self.stamp[slot] = self.epoch;
-            self.query_credit[slot] = 0.0;
-            self.candidate_credit[slot] = 0.0;
+            *slot = CreditSlot {
+                stamp: epoch,
+                query: 0.0,
+                candidate: 0.0,
+            };
             self.touched.push(name_id);
         }
-        self.query_credit[slot] += query_gain;
-        self.candidate_credit[slot] += candidate_gain;
+        slot.query += query_gain;
+        slot.candidate += candidate_gain;
+    }
+
+    /// The credits of a touched name: (query side, candidate side).
+    #[inline]
+    fn credits(&self, name_id: u32) -> (f32, f32) {
+        let slot = &self.slots[name_id as usize];
+        (slot.query, slot.candidate)
     }
 }
 

@@ -16,6 +16,7 @@
 //! also covers `SURNAME, Given`.
 
 use deunicode::deunicode_char;
+use std::cell::RefCell;
 use unicode_normalization::UnicodeNormalization;
 
 /// How much a token can say about identity.
@@ -173,107 +174,152 @@ fn is_cjk(character: char) -> bool {
     matches!(character as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF)
 }
 
-/// A raw token and whether the separator after it was a single dot with no space.
+/// A raw token (a span of the upper-cased letters and digits) and whether the separator after
+/// it was a single dot with no space.
+#[derive(Clone, Copy)]
 struct RawToken {
-    text: String,
+    start: usize,
+    end: usize,
     glued_by_dot: bool,
 }
 
-fn tokenize_ascii(text: &str) -> Vec<Token> {
-    let mut raw: Vec<RawToken> = Vec::new();
-    let mut current = String::new();
-    let mut separator_run = String::new();
-    for character in text.chars() {
-        if character.is_ascii_alphanumeric() {
-            if current.is_empty() && !raw.is_empty() {
-                if let Some(previous) = raw.last_mut() {
-                    previous.glued_by_dot = separator_run == ".";
-                }
-            }
-            separator_run.clear();
-            current.push(character.to_ascii_uppercase());
-        } else if character == '\'' || character == '`' {
-            // O'BRIEN → OBRIEN: an apostrophe joins rather than separates.
-        } else {
-            if !current.is_empty() {
-                raw.push(RawToken {
-                    text: std::mem::take(&mut current),
-                    glued_by_dot: false,
-                });
-            }
-            separator_run.push(character);
-        }
-    }
-    if !current.is_empty() {
-        raw.push(RawToken {
-            text: current,
-            glued_by_dot: false,
-        });
-    }
-    join_legal_form_letters(join_dotted_letters(raw))
-        .into_iter()
-        .filter(|text| !HONORIFICS.contains(&text.as_str()))
-        .map(|text| {
-            let kind = classify(&text);
-            Token { text, kind }
-        })
-        .collect()
+/// Reused buffers of [`tokenize_ascii`], so that tokenising a name allocates only its tokens.
+#[derive(Default)]
+struct TokenizeScratch {
+    /// The name's letters and digits, upper-cased, back to back: every token, raw or joined,
+    /// is a span of it (joining never skips a letter).
+    letters: Vec<u8>,
+    raw: Vec<RawToken>,
+    /// Spans after single letters glued by dots are joined.
+    dotted: Vec<(usize, usize)>,
 }
 
-/// Joins runs of single letters separated by bare dots: `S.A.` → `SA`.
-fn join_dotted_letters(raw: Vec<RawToken>) -> Vec<String> {
-    let mut joined: Vec<String> = Vec::with_capacity(raw.len());
+thread_local! {
+    static TOKENIZE_SCRATCH: RefCell<TokenizeScratch> = RefCell::new(TokenizeScratch::default());
+}
+
+fn tokenize_ascii(text: &str) -> Vec<Token> {
+    // Taken out of the slot rather than borrowed in place: a nested call (there is none)
+    // would find it empty instead of panicking.
+    let mut scratch = TOKENIZE_SCRATCH.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
+    let tokens = tokenize_ascii_with(text, &mut scratch);
+    TOKENIZE_SCRATCH.with(|slot| *slot.borrow_mut() = scratch);
+    tokens
+}
+
+/// What separated the current raw token from the previous one.
+#[derive(Clone, Copy, PartialEq)]
+enum Separator {
+    /// Nothing yet (apostrophes do not count).
+    Nothing,
+    /// A single dot and nothing else.
+    Dot,
+    Other,
+}
+
+fn tokenize_ascii_with(text: &str, scratch: &mut TokenizeScratch) -> Vec<Token> {
+    let TokenizeScratch {
+        letters,
+        raw,
+        dotted,
+    } = scratch;
+    letters.clear();
+    raw.clear();
+    dotted.clear();
+
+    // 1. Raw tokens: runs of letters and digits; apostrophes join, anything else separates.
+    let mut separator = Separator::Nothing;
+    let mut in_token = false;
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() {
+            if !in_token {
+                if let Some(previous) = raw.last_mut() {
+                    previous.glued_by_dot = separator == Separator::Dot;
+                }
+                raw.push(RawToken {
+                    start: letters.len(),
+                    end: letters.len(),
+                    glued_by_dot: false,
+                });
+                in_token = true;
+            }
+            separator = Separator::Nothing;
+            letters.push(byte.to_ascii_uppercase());
+        } else if byte == b'\'' || byte == b'`' {
+            // O'BRIEN → OBRIEN: an apostrophe joins rather than separates.
+        } else {
+            if in_token {
+                if let Some(current) = raw.last_mut() {
+                    current.end = letters.len();
+                }
+                in_token = false;
+            }
+            separator = if separator == Separator::Nothing && byte == b'.' {
+                Separator::Dot
+            } else {
+                Separator::Other
+            };
+        }
+    }
+    if in_token {
+        if let Some(current) = raw.last_mut() {
+            current.end = letters.len();
+        }
+    }
+    let letters: &[u8] = letters;
+
+    // 2. Single letters glued by bare dots join: `S.A.` → `SA`. A token starts where the one
+    // before it ends, so joining extends the last span.
     let mut previous_glues_next = false;
-    for token in raw {
-        let is_letter = token.text.len() == 1;
+    for token in raw.iter() {
+        let is_letter = token.end - token.start == 1;
         let joins_previous = previous_glues_next
             && is_letter
-            && joined
-                .last()
-                .is_some_and(|last| last.len() == 1 || is_dotted_run(last));
-        if joins_previous {
-            if let Some(last) = joined.last_mut() {
-                last.push_str(&token.text);
-            }
-        } else {
-            joined.push(token.text);
+            && dotted.last().is_some_and(|&(start, end)| {
+                end - start == 1 || is_dotted_run(&letters[start..end])
+            });
+        match dotted.last_mut() {
+            Some(last) if joins_previous => last.1 = token.end,
+            _ => dotted.push((token.start, token.end)),
         }
         previous_glues_next = token.glued_by_dot && is_letter;
     }
-    joined
-}
 
-/// Joins runs of single letters that spell a legal form when written apart: `S A DE C V` →
-/// `SA DE CV`, `L L C` → `LLC`. Other single letters stay initials (`J P SMITH`).
-fn join_legal_form_letters(tokens: Vec<String>) -> Vec<String> {
-    let mut joined: Vec<String> = Vec::with_capacity(tokens.len());
+    // 3. Runs of single letters that spell a legal form when written apart join (`S A DE C V`
+    // → `SA DE CV`, `L L C` → `LLC`); other single letters stay initials (`J P SMITH`). Then
+    // honorifics are dropped and the rest classified.
+    let as_text = |start: usize, end: usize| {
+        // Letters and digits only: always ASCII.
+        std::str::from_utf8(&letters[start..end]).unwrap_or_default()
+    };
+    let mut tokens: Vec<Token> = Vec::with_capacity(dotted.len());
     let mut position = 0;
-    while position < tokens.len() {
-        let run_end = (position..tokens.len())
-            .find(|&i| tokens[i].len() != 1)
-            .unwrap_or(tokens.len());
+    while position < dotted.len() {
+        let run_end = (position..dotted.len())
+            .find(|&i| dotted[i].1 - dotted[i].0 != 1)
+            .unwrap_or(dotted.len());
         let longest_form = (2..=4.min(run_end - position)).rev().find(|&length| {
-            let candidate: String = tokens[position..position + length].concat();
-            classify(&candidate) == TokenKind::LegalForm
+            let joined = as_text(dotted[position].0, dotted[position + length - 1].1);
+            classify(joined) == TokenKind::LegalForm
         });
-        match longest_form {
-            Some(length) => {
-                joined.push(tokens[position..position + length].concat());
-                position += length;
-            }
-            None => {
-                joined.push(tokens[position].clone());
-                position += 1;
-            }
+        let length = longest_form.unwrap_or(1);
+        let text = as_text(dotted[position].0, dotted[position + length - 1].1);
+        position += length;
+        if HONORIFICS.contains(&text) {
+            continue;
         }
+        tokens.push(Token {
+            kind: classify(text),
+            text: text.to_string(),
+        });
     }
-    joined
+    tokens
 }
 
 /// Whether a joined token was built from single letters (all letters, at most 5): lets
 /// `U.S.A.` keep joining after `US`.
-fn is_dotted_run(token: &str) -> bool {
-    token.len() <= 5 && token.bytes().all(|b| b.is_ascii_alphabetic())
+fn is_dotted_run(token: &[u8]) -> bool {
+    token.len() <= 5 && token.iter().all(|b| b.is_ascii_alphabetic())
 }
 
 fn classify(token: &str) -> TokenKind {
@@ -327,6 +373,110 @@ pub fn variant_key(token: &str) -> String {
     key
 }
 
+/// The tokeniser as first written (a `String` per raw token, a `Vec` per step): the reference
+/// the allocation-free one is checked against.
+#[cfg(test)]
+mod reference {
+    use super::{classify, is_dotted_run, Token, TokenKind, HONORIFICS};
+
+    /// A raw token and whether the separator after it was a single dot with no space.
+    struct RawToken {
+        text: String,
+        glued_by_dot: bool,
+    }
+
+    pub(super) fn tokenize_ascii(text: &str) -> Vec<Token> {
+        let mut raw: Vec<RawToken> = Vec::new();
+        let mut current = String::new();
+        let mut separator_run = String::new();
+        for character in text.chars() {
+            if character.is_ascii_alphanumeric() {
+                if current.is_empty() && !raw.is_empty() {
+                    if let Some(previous) = raw.last_mut() {
+                        previous.glued_by_dot = separator_run == ".";
+                    }
+                }
+                separator_run.clear();
+                current.push(character.to_ascii_uppercase());
+            } else if character == '\'' || character == '`' {
+                // O'BRIEN → OBRIEN: an apostrophe joins rather than separates.
+            } else {
+                if !current.is_empty() {
+                    raw.push(RawToken {
+                        text: std::mem::take(&mut current),
+                        glued_by_dot: false,
+                    });
+                }
+                separator_run.push(character);
+            }
+        }
+        if !current.is_empty() {
+            raw.push(RawToken {
+                text: current,
+                glued_by_dot: false,
+            });
+        }
+        join_legal_form_letters(join_dotted_letters(raw))
+            .into_iter()
+            .filter(|text| !HONORIFICS.contains(&text.as_str()))
+            .map(|text| {
+                let kind = classify(&text);
+                Token { text, kind }
+            })
+            .collect()
+    }
+
+    /// Joins runs of single letters separated by bare dots: `S.A.` → `SA`.
+    fn join_dotted_letters(raw: Vec<RawToken>) -> Vec<String> {
+        let mut joined: Vec<String> = Vec::with_capacity(raw.len());
+        let mut previous_glues_next = false;
+        for token in raw {
+            let is_letter = token.text.len() == 1;
+            let joins_previous = previous_glues_next
+                && is_letter
+                && joined
+                    .last()
+                    .is_some_and(|last| last.len() == 1 || is_dotted_run(last.as_bytes()));
+            if joins_previous {
+                if let Some(last) = joined.last_mut() {
+                    last.push_str(&token.text);
+                }
+            } else {
+                joined.push(token.text);
+            }
+            previous_glues_next = token.glued_by_dot && is_letter;
+        }
+        joined
+    }
+
+    /// Joins runs of single letters that spell a legal form when written apart: `S A DE C V` →
+    /// `SA DE CV`, `L L C` → `LLC`. Other single letters stay initials (`J P SMITH`).
+    fn join_legal_form_letters(tokens: Vec<String>) -> Vec<String> {
+        let mut joined: Vec<String> = Vec::with_capacity(tokens.len());
+        let mut position = 0;
+        while position < tokens.len() {
+            let run_end = (position..tokens.len())
+                .find(|&i| tokens[i].len() != 1)
+                .unwrap_or(tokens.len());
+            let longest_form = (2..=4.min(run_end - position)).rev().find(|&length| {
+                let candidate: String = tokens[position..position + length].concat();
+                classify(&candidate) == TokenKind::LegalForm
+            });
+            match longest_form {
+                Some(length) => {
+                    joined.push(tokens[position..position + length].concat());
+                    position += length;
+                }
+                None => {
+                    joined.push(tokens[position].clone());
+                    position += 1;
+                }
+            }
+        }
+        joined
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +494,55 @@ mod tests {
             assert_eq!(classify(word), TokenKind::Connective, "{word}");
         }
         assert_eq!(classify("SMITH"), TokenKind::Normal);
+    }
+
+    #[test]
+    fn tokenizer_agrees_with_the_reference() {
+        let mut cases: Vec<String> = [
+            "Anglo-Caribbean Co., Ltd.",
+            "o'brien, patrick",
+            "U.S.A. Trading",
+            "J.Smith",
+            "J. Smith",
+            "Grupo Ejemplo S A de C V",
+            "Grupo Ejemplo S.A. de C.V.",
+            "A.B.C.D.E.F.G. Holdings",
+            "L L C",
+            "S.p.A.",
+            "Mr. Dr. John",
+            "..A..B.'C`D .E. F",
+            "X.1.Y 2.3",
+            "",
+            "   ",
+            "'",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Random strings over an alphabet of letters, digits, dots, apostrophes and spaces.
+        let alphabet = b"ABCJLOSVamrs19 .'`,-";
+        let mut state: u64 = 7;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let length = (state >> 59) as usize;
+            for _ in 0..length {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push(alphabet[(state >> 33) as usize % alphabet.len()] as char);
+            }
+            cases.push(text);
+        }
+        for case in &cases {
+            assert_eq!(
+                tokenize_ascii(case),
+                reference::tokenize_ascii(case),
+                "{case:?}"
+            );
+        }
     }
 
     #[test]

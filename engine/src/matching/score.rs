@@ -11,6 +11,7 @@
 //! token, scores low.
 
 use serde::Serialize;
+use std::cell::RefCell;
 
 use super::jaro_winkler::jaro_winkler_units;
 use super::normalize::{variant_key, Token};
@@ -211,8 +212,11 @@ pub(crate) fn align_tokens(
     }
 
     // Every pair above the floor, single tokens and compounds alike, best first; ties go to
-    // single tokens, then to earlier positions, so that the result is deterministic.
-    let mut pairs: Vec<Pair> = Vec::with_capacity(query.len() * 2);
+    // single tokens, then to earlier positions, so that the result is deterministic. The
+    // buffer is the thread's, taken out (so that a nested call would find it empty rather
+    // than panic) and put back.
+    let mut pairs = PAIRS.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
+    pairs.clear();
     for i in 0..query.len() {
         for j in 0..candidate.len() {
             if let Some((similarity, agreement)) = similarity(i, j) {
@@ -243,7 +247,7 @@ pub(crate) fn align_tokens(
     let mut query_credit = 0.0;
     let mut candidate_credit = 0.0;
     let mut aligned = Vec::new();
-    for pair in pairs {
+    for pair in pairs.iter() {
         if query_used & pair.query_tokens != 0 || candidate_used & pair.candidate_tokens != 0 {
             continue;
         }
@@ -264,6 +268,8 @@ pub(crate) fn align_tokens(
             });
         }
     }
+
+    PAIRS.with(|slot| *slot.borrow_mut() = pairs);
 
     let query_coverage = (query_credit / query_total).min(1.0);
     let candidate_coverage = (candidate_credit / candidate_total).min(1.0);
@@ -300,6 +306,11 @@ fn uniform_views<'a>(tokens: &'a [Token], keys: &'a [String]) -> Vec<TokenView<'
         .collect()
 }
 
+thread_local! {
+    /// The pairs of [`align_tokens`], reused: scoring a name does not allocate.
+    static PAIRS: RefCell<Vec<Pair>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A possible alignment: one token against one token, or one against two adjacent ones.
 struct Pair {
     similarity: f64,
@@ -319,7 +330,9 @@ fn push_compound_pairs(
     swapped: bool,
     pairs: &mut Vec<Pair>,
 ) {
-    let mut joined: Vec<u8> = Vec::with_capacity(32);
+    // Joined pairs are built on the stack (a longer one, which no list has, on the heap).
+    let mut stack = [0u8; 64];
+    let mut heap: Vec<u8> = Vec::new();
     for (i, single) in single_side.iter().enumerate() {
         let single_bytes = single.text.as_bytes();
         if single_bytes.len() < 4 {
@@ -335,18 +348,25 @@ fn push_compound_pairs(
             if left.first() != single_bytes.first() || joined_len.abs_diff(single_bytes.len()) > 2 {
                 continue;
             }
-            joined.clear();
-            joined.extend_from_slice(left);
-            joined.extend_from_slice(right);
+            let joined: &[u8] = if joined_len <= stack.len() {
+                stack[..left.len()].copy_from_slice(left);
+                stack[left.len()..joined_len].copy_from_slice(right);
+                &stack[..joined_len]
+            } else {
+                heap.clear();
+                heap.extend_from_slice(left);
+                heap.extend_from_slice(right);
+                &heap
+            };
             // The same rule as single tokens: the index reaches the joined spelling and one
             // near spelling of it, nothing further.
-            if !are_deletion_neighbours(single_bytes, &joined) {
+            if !are_deletion_neighbours(single_bytes, joined) {
                 continue;
             }
-            let similarity = if single_bytes == joined.as_slice() {
+            let similarity = if single_bytes == joined {
                 1.0
             } else {
-                fuzzy_credit(jaro_winkler_units(single_bytes, &joined))
+                fuzzy_credit(jaro_winkler_units(single_bytes, joined))
             };
             let (single_bits, pair_bits) = (1u32 << i, 0b11u32 << j);
             let (query_tokens, candidate_tokens) = if swapped {
