@@ -19,6 +19,27 @@ fi
 
 cargo test --workspace --locked "$@"
 
+# ---- Supply chain (issue #8): cargo-deny on licenses, bans and sources (deny.toml) ----
+# Installs cargo-deny from crates.io if missing (`cargo install cargo-deny --locked`: ~4 min
+# once per machine on 2 shared cores; the check itself takes under a second). It fails CI on
+# a finding: a dependency whose license deny.toml does not allow, a crate from a git
+# repository or another registry. If cargo-deny cannot be installed, it warns and CI goes on
+# (as for fuzzing below). CARGO_DENY=0 skips it.
+# Advisories (the RustSec database) are NOT checked, by cargo-deny or by cargo-audit: the
+# database is cloned from GitHub, which this project's machines and CI cannot reach (only
+# crates.io, PyPI, Debian and npm are), so `cargo audit` and `cargo deny check advisories`
+# fail at the fetch. Where GitHub is reachable, `cargo deny check advisories` uses deny.toml.
+if [ "${CARGO_DENY:-1}" != 0 ]; then
+    if ! cargo deny --version >/dev/null 2>&1; then
+        echo "installing cargo-deny (once per machine, ~4 min)" >&2
+        cargo install cargo-deny --locked >&2 ||
+            echo "WARNING: cargo-deny could not be installed; licenses, bans and sources not checked; CI goes on" >&2
+    fi
+    if cargo deny --version >/dev/null 2>&1; then
+        cargo deny --locked check licenses bans sources
+    fi
+fi
+
 # ---- Fuzzing (issue #8): every cargo-fuzz target of fuzz/ for 60 s, after the suite ----
 # scripts/fuzz.sh installs cargo-fuzz if missing (`cargo install cargo-fuzz --locked`, ~2-3
 # min once per machine), builds the targets (~1.5 min) and fuzzes parse_record and

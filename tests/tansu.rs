@@ -379,7 +379,12 @@ impl Reader {
     }
 
     /// Reads what arrives within `wait`, returning early once `enough` says so.
-    fn read(&self, wait: Duration, into: &mut Vec<Vec<u8>>, enough: impl Fn(&[Vec<u8>]) -> bool) {
+    fn read(
+        &self,
+        wait: Duration,
+        into: &mut Vec<Vec<u8>>,
+        mut enough: impl FnMut(&[Vec<u8>]) -> bool,
+    ) {
         let started = Instant::now();
         while started.elapsed() < wait && !enough(into) {
             if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(100)) {
@@ -421,6 +426,23 @@ fn check_decisions(expected: &Expected, read: &[Vec<u8>]) -> usize {
         expected.decisions.len() - seen.len()
     );
     seen.values().map(|n| n - 1).sum()
+}
+
+/// A [`Reader::read`] stop condition: `target` distinct decisions (parcel key, version) read.
+/// Each payload is parsed once: re-reading everything at each message costs quadratic time
+/// (over a minute in a debug build for 5,000 decisions).
+fn distinct_decisions_seen(target: usize) -> impl FnMut(&[Vec<u8>]) -> bool {
+    let mut keys = std::collections::HashSet::new();
+    let mut parsed = 0;
+    move |read: &[Vec<u8>]| {
+        for payload in &read[parsed.min(read.len())..] {
+            keys.insert(decision_key(
+                &serde_json::from_slice(payload).expect("decision JSON"),
+            ));
+        }
+        parsed = read.len();
+        keys.len() >= target
+    }
 }
 
 fn all_decisions_seen(expected: usize) -> impl Fn(&[Vec<u8>]) -> bool {
@@ -521,13 +543,11 @@ fn sigkill_mid_stream_loses_nothing_and_redelivers_identical_decisions() {
         );
     }
     producer.join().expect("producer thread");
-    reader.read(Duration::from_secs(120), &mut decisions, |read| {
-        let distinct: std::collections::HashSet<(String, u64)> = read
-            .iter()
-            .map(|p| decision_key(&serde_json::from_slice(p).expect("JSON")))
-            .collect();
-        distinct.len() >= expected.decisions.len()
-    });
+    reader.read(
+        Duration::from_secs(120),
+        &mut decisions,
+        distinct_decisions_seen(expected.decisions.len()),
+    );
     reader.read(Duration::from_secs(2), &mut decisions, |_| false);
     let redelivered = check_decisions(&expected, &decisions);
     let status = screener
@@ -671,18 +691,311 @@ fn two_instances_split_the_partitions_and_account_for_every_record() {
             .expect("exits after SIGTERM");
         assert!(status.success());
         let log = screener.log_text();
-        let received: u64 = log
-            .lines()
-            .filter(|l| l.contains("stopped"))
-            .filter_map(|l| l.split("received=").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-            .next()
-            .unwrap_or_else(|| panic!("no stop line in {log}"));
+        let received = received_at_stop(&log).unwrap_or_else(|| panic!("no stop line in {log}"));
         assert!(
             received > 0,
             "each instance screened part of the feed:\n{log}"
         );
     }
+}
+
+/// Waits until `condition` holds, checking every 200 ms, for at most `limit`.
+fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An instance's current input partitions, from its log: the "partitions assigned" lines add
+/// partitions and the "partitions revoked" lines remove them (the screener uses the
+/// cooperative-sticky assignor, whose rebalances are incremental; with an eager one every
+/// assignment follows a revocation of everything, which this reads the same way).
+fn current_assignment(log: &str) -> Vec<i32> {
+    let mut current = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        let assigned = line.contains("partitions assigned");
+        if !assigned && !line.contains("partitions revoked") {
+            continue;
+        }
+        let partitions = line
+            .split("partitions=[")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| p.trim().parse::<i32>().ok());
+        for partition in partitions {
+            if assigned {
+                current.insert(partition);
+            } else {
+                current.remove(&partition);
+            }
+        }
+    }
+    current.into_iter().collect()
+}
+
+/// Whether `screeners` together hold every input partition, each at least one, without
+/// overlap: the group has settled on them.
+fn settled(screeners: &[&Screener]) -> bool {
+    let mut all: Vec<i32> = Vec::new();
+    for screener in screeners {
+        let current = current_assignment(&screener.log_text());
+        if current.is_empty() {
+            return false;
+        }
+        all.extend(current);
+    }
+    all.sort_unstable();
+    all == (0..ADVANCE_PARTITIONS).collect::<Vec<_>>()
+}
+
+/// The `received=` count of an instance's "stopped" line (logged after a graceful stop).
+fn received_at_stop(log: &str) -> Option<u64> {
+    log.lines()
+        .filter(|l| l.contains("stopped"))
+        .filter_map(|l| l.split("received=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .next()
+}
+
+/// Scale-out (issue #8): three instances in one group split the partitions; one is SIGKILLed
+/// mid-stream and the two survivors take its partitions over; later a fourth joins and gets a
+/// share. Every offline decision is published (redeliveries identical), every malformed
+/// record rejected once; cross-feed copies of a parcel share its key, hence its partition and
+/// one instance's deduplicator, so they are still suppressed: a copy screened again would
+/// publish a decision the offline engine did not make (a second version) and fail the test.
+#[test]
+fn three_instances_one_killed_then_a_fourth_joining_account_for_every_record() {
+    const RATE: u64 = 250;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let started = Instant::now();
+    let tansu = Tansu::start();
+    let expected = generate_and_screen_offline(5_000, 15);
+    let logs = tempfile::tempdir().expect("log dir");
+    let start = |name: &str| Screener::start(&tansu.address, "it-scale", logs.path(), name);
+    let all_logs = |screeners: &[&Screener]| -> String {
+        screeners
+            .iter()
+            .map(|s| format!("--- {}\n{}", s.log.display(), s.log_text()))
+            .collect()
+    };
+
+    let mut a = start("a");
+    let mut b = start("b");
+    let mut c = start("c");
+    assert!(
+        wait_until(Duration::from_secs(40), || settled(&[&a, &b, &c])),
+        "three instances share the partitions\n{}",
+        all_logs(&[&a, &b, &c])
+    );
+    let joined = started.elapsed();
+
+    // The feed at RATE lines/s: three fifths at once, the rest once the fourth instance holds
+    // partitions (so that it gets work).
+    let split = expected.lines.len() * 3 / 5;
+    let (go_on, gate) = std::sync::mpsc::channel::<()>();
+    let address = tansu.address.clone();
+    let lines = expected.lines.clone();
+    let producer = std::thread::spawn(move || {
+        produce(&address, &lines[..split], RATE);
+        let _ = gate.recv();
+        produce(&address, &lines[split..], RATE);
+    });
+
+    let reader = Reader::new(&tansu.address, "parcels.decisions", DECISION_PARTITIONS);
+    let mut decisions = Vec::new();
+    reader.read(
+        Duration::from_secs(60),
+        &mut decisions,
+        all_decisions_seen(expected.decisions.len() / 6),
+    );
+    let victim_partitions = current_assignment(&b.log_text());
+    let decisions_at_kill = decisions.len();
+    b.kill();
+    let killed_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(40), || settled(&[&a, &c])),
+        "the survivors take the killed instance's partitions over\n{}",
+        all_logs(&[&a, &c])
+    );
+    let takeover = killed_at.elapsed();
+
+    let mut d = start("d");
+    let d_started = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(40), || settled(&[&a, &c, &d])),
+        "the fourth instance gets a share\n{}",
+        all_logs(&[&a, &c, &d])
+    );
+    let d_joined = d_started.elapsed();
+    let d_partitions = current_assignment(&d.log_text());
+    let _ = go_on.send(());
+    producer.join().expect("producer thread");
+    let fed = started.elapsed();
+
+    reader.read(
+        Duration::from_secs(90),
+        &mut decisions,
+        distinct_decisions_seen(expected.decisions.len()),
+    );
+    let drained = started.elapsed();
+    reader.read(Duration::from_secs(3), &mut decisions, |_| false);
+    let redelivered = check_decisions(&expected, &decisions);
+
+    // Every malformed record rejected (a redelivered rejection has the same source).
+    let source = |envelope: &[u8]| {
+        let envelope: Value = serde_json::from_slice(envelope).expect("envelope JSON");
+        assert!(envelope["error"].is_string(), "{envelope}");
+        (
+            envelope["source"]["partition"].as_i64(),
+            envelope["source"]["offset"].as_i64(),
+        )
+    };
+    let mut rejected = Vec::new();
+    Reader::new(&tansu.address, "parcels.rejected", REJECTED_PARTITIONS).read(
+        Duration::from_secs(20),
+        &mut rejected,
+        |read| {
+            read.iter()
+                .map(|e| source(e))
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                >= expected.rejected
+        },
+    );
+    let distinct_rejected = rejected
+        .iter()
+        .map(|e| source(e))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert_eq!(
+        distinct_rejected, expected.rejected,
+        "one rejection per malformed record"
+    );
+
+    let checked = started.elapsed();
+    let mut received = Vec::new();
+    for (name, screener) in [("a", &mut a), ("c", &mut c), ("d", &mut d)] {
+        let status = screener
+            .terminate(Duration::from_secs(30))
+            .expect("exits after SIGTERM");
+        let log = screener.log_text();
+        assert!(status.success(), "{name}:\n{log}");
+        let count = received_at_stop(&log).unwrap_or_else(|| panic!("no stop line in {log}"));
+        assert!(count > 0, "{name} screened part of the feed:\n{log}");
+        received.push(format!("{name} {count}"));
+    }
+    let suppressed = expected.lines.len() - expected.decisions.len() - expected.rejected;
+    eprintln!(
+        "scale-out: {} lines sent; 3 instances joined in {:.1} s; b (partitions \
+         {victim_partitions:?}) SIGKILLed after {decisions_at_kill} decisions, its partitions \
+         taken over in {:.1} s; d joined in {:.1} s with partitions {d_partitions:?}; \
+         received at stop: {}; {} decisions read = {} distinct + {redelivered} redelivered \
+         (identical); {} rejected ({} distinct); {suppressed} duplicates suppressed \
+         (cross-feed copies and replays, as offline); lost 0; feed done at {:.0} s, all \
+         decisions at {:.0} s, checked at {:.0} s, {:.0} s in all",
+        expected.lines.len(),
+        joined.as_secs_f64(),
+        takeover.as_secs_f64(),
+        d_joined.as_secs_f64(),
+        received.join(", "),
+        decisions.len(),
+        expected.decisions.len(),
+        rejected.len(),
+        distinct_rejected,
+        fed.as_secs_f64(),
+        drained.as_secs_f64(),
+        checked.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+    );
+}
+
+/// `kafka.client_properties` set only through the documented environment override
+/// (`SCREENER_KAFKA__CLIENT_PROPERTIES`, docs/kafka-security.md) reach the running service's
+/// Kafka clients, and the password in them is never logged: with SASL_SSL every connection
+/// the screener opens starts with a TLS handshake record, where without the override it
+/// starts with a plaintext Kafka request. The "broker" is a TCP listener of the test that
+/// records each connection's first bytes and closes it (no Tansu: it speaks no TLS).
+#[test]
+fn sasl_ssl_client_properties_from_the_environment_reach_the_kafka_clients() {
+    use std::io::Read;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let secret = "pw-never-logged-7f3a9c";
+    let properties = format!(
+        r#"{{"security.protocol" = "SASL_SSL", "sasl.mechanism" = "SCRAM-SHA-512", "sasl.username" = "parcel-screener", "sasl.password" = "{secret}"}}"#
+    );
+    let logs = tempfile::tempdir().expect("log dir");
+    // The first bytes of each connection the screener opened within 5 s of its first one.
+    let first_bytes = |environment: &[(&str, &str)], name: &str| -> (Vec<[u8; 3]>, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let sender = sender.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut first = [0u8; 3];
+                    if stream.read_exact(&mut first).is_ok() {
+                        let _ = sender.send(first);
+                    }
+                });
+            }
+        });
+        let mut screener =
+            Screener::start_configured(&address, "it-sasl", logs.path(), name, &[], environment);
+        let mut connections = Vec::new();
+        if let Ok(first) = receiver.recv_timeout(Duration::from_secs(60)) {
+            connections.push(first);
+            let until = Instant::now() + Duration::from_secs(5);
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                match receiver.recv_timeout(left) {
+                    Ok(first) => connections.push(first),
+                    Err(_) => break,
+                }
+            }
+        }
+        screener.kill();
+        (connections, screener.log_text())
+    };
+
+    let (tls, log) = first_bytes(
+        &[("SCREENER_KAFKA__CLIENT_PROPERTIES", properties.as_str())],
+        "sasl-ssl",
+    );
+    assert!(!tls.is_empty(), "the screener connected\n{log}");
+    // A TLS record: content type 22 (handshake), protocol version 3.x.
+    assert!(
+        tls.iter().all(|first| first[0] == 0x16 && first[1] == 0x03),
+        "every connection opens with a TLS handshake: {tls:?}\n{log}"
+    );
+    assert!(
+        !log.contains(secret),
+        "the password appears in the log:\n{log}"
+    );
+
+    let (plain, log) = first_bytes(&[], "plaintext");
+    assert!(!plain.is_empty(), "the screener connected\n{log}");
+    // A Kafka request: a 4-byte big-endian size, far below 2^24.
+    assert!(
+        plain.iter().all(|first| first[0] == 0x00),
+        "without the override, plaintext Kafka: {plain:?}\n{log}"
+    );
+    eprintln!(
+        "client properties from the environment: {} connections opened with a TLS ClientHello \
+         (SASL_SSL), {} with a plaintext Kafka request without them; password in no log line",
+        tls.len(),
+        plain.len()
+    );
 }
 
 fn free_port() -> u16 {
@@ -784,10 +1097,12 @@ fn http_status(address: &str, path: &str) -> Option<u16> {
     http_get(address, path).map(|(status, _)| status)
 }
 
+/// A 30 s cut between every client and the broker (a TCP proxy of the test): the screener
+/// stays alive, reports not ready during the cut and ready after, and every decision arrives.
+/// (It was ignored as intermittent until 2026-11-22: the "stall" was this test's reader, whose
+/// stop condition re-parsed every decision read at each message and so could not read ~4,500
+/// decisions within its 2 minutes; see RELIABILITY.md, "Broker outage".)
 #[test]
-#[ignore = "intermittent (about 1 run in 2): after the 30 s cut, the tail of one or two partitions \
-            is not screened within the 2-minute wait (nothing committed past it, so nothing is \
-            lost, but the pipeline stalls there); cause not yet established, see RELIABILITY.md"]
 fn broker_outage_is_survived_reported_not_ready_and_loses_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let proxy_port = free_port();
@@ -851,13 +1166,11 @@ fn broker_outage_is_survived_reported_not_ready_and_loses_nothing() {
     // Read everything again with a fresh reader: the test's own reader was cut off too.
     let reader = Reader::new(&proxy.address(), "parcels.decisions", DECISION_PARTITIONS);
     let mut decisions = Vec::new();
-    reader.read(Duration::from_secs(120), &mut decisions, |read| {
-        let distinct: std::collections::HashSet<(String, u64)> = read
-            .iter()
-            .map(|p| decision_key(&serde_json::from_slice(p).expect("JSON")))
-            .collect();
-        distinct.len() >= expected.decisions.len()
-    });
+    reader.read(
+        Duration::from_secs(120),
+        &mut decisions,
+        distinct_decisions_seen(expected.decisions.len()),
+    );
     let distinct: std::collections::HashSet<(String, u64)> = decisions
         .iter()
         .map(|p| decision_key(&serde_json::from_slice(p).expect("JSON")))
