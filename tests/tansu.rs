@@ -645,9 +645,11 @@ fn exactly_once_restarts_without_duplicates_and_kills_lose_nothing() {
     screener.kill();
     let mut screener = start("after-sigkill");
     producer.join().expect("producer thread");
-    reader.read(Duration::from_secs(120), &mut decisions, |read| {
-        distinct(read) >= expected.decisions.len()
-    });
+    reader.read(
+        Duration::from_secs(120),
+        &mut decisions,
+        distinct_decisions_seen(expected.decisions.len()),
+    );
     reader.read(Duration::from_secs(3), &mut decisions, |_| false);
     let redelivered = check_decisions(&expected, &decisions);
     let status = screener

@@ -69,6 +69,9 @@ pub struct ListTopicReader {
     positions: HashMap<i32, i64>,
 }
 
+/// Longest a list-topic fetch waits at the broker for data.
+const LIST_FETCH_WAIT_MS: u32 = 200;
+
 /// How long one metadata or watermark request may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -232,7 +235,12 @@ fn reader_config(settings: &KafkaConfig) -> ClientConfig {
         // Only committed list updates (a transactional publisher's aborted writes are
         // never applied).
         .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string());
+        // List updates are rare and have a second to take effect: a longer wait than the
+        // pipeline's spares the broker a fetch every few milliseconds per instance.
+        .set(
+            "fetch.wait.max.ms",
+            settings.fetch_wait_max_ms.max(LIST_FETCH_WAIT_MS).to_string(),
+        );
     for (key, value) in &settings.client_properties {
         config.set(key, value);
     }
