@@ -239,7 +239,10 @@ fn reader_config(settings: &KafkaConfig) -> ClientConfig {
         // pipeline's spares the broker a fetch every few milliseconds per instance.
         .set(
             "fetch.wait.max.ms",
-            settings.fetch_wait_max_ms.max(LIST_FETCH_WAIT_MS).to_string(),
+            settings
+                .fetch_wait_max_ms
+                .max(LIST_FETCH_WAIT_MS)
+                .to_string(),
         );
     for (key, value) in &settings.client_properties {
         config.set(key, value);
