@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
@@ -182,13 +183,19 @@ fn push_address(hasher: &mut Xxh3, address: &Address) {
 /// Records `fingerprint` as its filer's last report. A parcel reported by more than
 /// [`MAX_FILERS_PER_PARCEL`] filers keeps the first ones; later newcomers are still compared
 /// with them.
-fn remember_report(reports: &mut Vec<ContentFingerprint>, fingerprint: ContentFingerprint) {
+fn remember_report(reports: &mut Box<[ContentFingerprint]>, fingerprint: ContentFingerprint) {
     match reports
         .iter()
         .position(|report| report.filer == fingerprint.filer)
     {
         Some(position) => reports[position] = fingerprint,
-        None if reports.len() < MAX_FILERS_PER_PARCEL => reports.push(fingerprint),
+        None if reports.len() < MAX_FILERS_PER_PARCEL => {
+            // A second filer is the rare case: a reallocation then saves a `Vec`'s capacity
+            // word on every key.
+            let mut grown = std::mem::take(reports).into_vec();
+            grown.push(fingerprint);
+            *reports = grown.into_boxed_slice();
+        }
         None => {}
     }
 }
@@ -196,8 +203,9 @@ fn remember_report(reports: &mut Vec<ContentFingerprint>, fingerprint: ContentFi
 /// What is remembered per parcel key.
 #[derive(Debug, Clone)]
 struct ParcelState {
-    /// The last report of each filer (courier, marketplace …), first filer first.
-    reports: Vec<ContentFingerprint>,
+    /// The last report of each filer (courier, marketplace …), first filer first. A boxed
+    /// slice, not a `Vec`: 8 bytes less on each of millions of keys.
+    reports: Box<[ContentFingerprint]>,
     /// The version of the last decision published for the key.
     version: u32,
     cancelled: bool,
@@ -207,9 +215,50 @@ struct ParcelState {
     /// Content fingerprint of the report the last decision was made on: a re-screen after a
     /// list update screens that report and no other.
     decided_content: u64,
-    /// When the key was first reported (milliseconds since the epoch); the window counts
-    /// from here.
-    first_seen_ms: i64,
+    // When the key was first reported is kept once, in `arrival_order`.
+}
+
+/// How the deduplicator names a parcel key: its 128-bit xxh3 hash, as two words (8-byte
+/// alignment keeps map slots and the arrival queue free of padding). Two different keys
+/// share an id with a probability of about n²/2¹²⁹ (10⁻²³ for 10 million keys), far below
+/// any other failure; the key's text is not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyId(u64, u64);
+
+impl std::hash::Hash for KeyId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Already a hash: one word of it is as good a map hash as any.
+        state.write_u64(self.0);
+    }
+}
+
+fn key_id(parcel_key: &str) -> KeyId {
+    let id = xxhash_rust::xxh3::xxh3_128(parcel_key.as_bytes());
+    KeyId(id as u64, (id >> 64) as u64)
+}
+
+/// A `Hasher` for [`KeyId`]s, which are hashes already: passes the word through instead of
+/// hashing it again with SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyIdHasher(u64);
+
+impl std::hash::Hasher for KeyIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used for a `KeyId`; anything else is folded in, for safety.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = word;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Counters of what the deduplicator did, for metrics.
@@ -223,10 +272,12 @@ pub struct DedupStats {
 #[derive(Debug)]
 pub struct Deduplicator {
     config: DedupConfig,
-    states: HashMap<Box<str>, ParcelState>,
-    /// Keys in the order they were first reported, for expiry and eviction (oldest first).
-    /// A key appears once: it is pushed when it enters `states` and popped when it leaves.
-    arrival_order: VecDeque<(Box<str>, i64)>,
+    /// By parcel key id ([`key_id`]): 16 bytes per key instead of the key's text twice.
+    states: HashMap<KeyId, ParcelState, BuildHasherDefault<KeyIdHasher>>,
+    /// Keys in the order they were first reported (with that time), for expiry and eviction
+    /// (oldest first). A key appears once: it is pushed when it enters `states` and popped
+    /// when it leaves.
+    arrival_order: VecDeque<(KeyId, i64)>,
     stats: DedupStats,
 }
 
@@ -234,7 +285,7 @@ impl Deduplicator {
     pub fn new(config: DedupConfig) -> Self {
         Deduplicator {
             config,
-            states: HashMap::new(),
+            states: HashMap::default(),
             arrival_order: VecDeque::new(),
             stats: DedupStats::default(),
         }
@@ -264,7 +315,7 @@ impl Deduplicator {
     ) -> DedupOutcome {
         self.expire(now_ms);
         let fingerprint = ContentFingerprint::of(record);
-        let Some(state) = self.states.get_mut(parcel_key) else {
+        let Some(state) = self.states.get_mut(&key_id(parcel_key)) else {
             let outcome = if record.action == Action::Cancel {
                 DedupOutcome::Cancel { version: 1 }
             } else {
@@ -332,7 +383,7 @@ impl Deduplicator {
         cancelled: bool,
         first_seen_ms: i64,
     ) {
-        if let Some(state) = self.states.get_mut(parcel_key) {
+        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
             if version > state.version {
                 let fingerprint = ContentFingerprint::of(record);
                 state.version = version;
@@ -348,7 +399,7 @@ impl Deduplicator {
             cancelled,
             first_seen_ms,
         );
-        if let Some(state) = self.states.get_mut(parcel_key) {
+        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
             state.version = version;
         }
     }
@@ -360,16 +411,15 @@ impl Deduplicator {
         cancelled: bool,
         now_ms: i64,
     ) {
-        let key: Box<str> = parcel_key.into();
+        let key = key_id(parcel_key);
         self.states.insert(
-            key.clone(),
+            key,
             ParcelState {
                 released: !cancelled,
                 decided_content: fingerprint.content,
-                reports: vec![fingerprint],
+                reports: Box::new([fingerprint]),
                 version: 1,
                 cancelled,
-                first_seen_ms: now_ms,
             },
         );
         self.arrival_order.push_back((key, now_ms));
@@ -397,17 +447,9 @@ impl Deduplicator {
         }
     }
 
-    /// The keys remembered with their last decision version (for re-screening after a
-    /// watch-list update).
-    pub fn versions(&self) -> impl Iterator<Item = (&str, u32, bool)> {
-        self.states
-            .iter()
-            .map(|(key, state)| (key.as_ref(), state.version, state.cancelled))
-    }
-
     /// Remembers whether the decision just published for `parcel_key` released it.
     pub fn record_verdict(&mut self, parcel_key: &str, released: bool) {
-        if let Some(state) = self.states.get_mut(parcel_key) {
+        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
             state.released = released;
         }
     }
@@ -416,7 +458,7 @@ impl Deduplicator {
     /// is the report the parcel's last decision was made on, that decision released it, and
     /// the parcel is not cancelled; `None` otherwise (superseded, held, cancelled, forgotten).
     pub fn rescreen_version(&self, parcel_key: &str, record: &ParcelRecord) -> Option<u32> {
-        let state = self.states.get(parcel_key)?;
+        let state = self.states.get(&key_id(parcel_key))?;
         let current = !state.cancelled
             && state.released
             && state.decided_content == ContentFingerprint::of(record).content;
@@ -425,16 +467,11 @@ impl Deduplicator {
 
     /// Remembers that a re-screen published `version` for `parcel_key`.
     pub fn commit_rescreen(&mut self, parcel_key: &str, version: u32, released: bool) {
-        if let Some(state) = self.states.get_mut(parcel_key) {
+        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
             debug_assert!(version > state.version, "a re-screen raises the version");
             state.version = state.version.max(version);
             state.released = released;
         }
-    }
-
-    /// When a key was first reported, if remembered.
-    pub fn first_seen_ms(&self, parcel_key: &str) -> Option<i64> {
-        self.states.get(parcel_key).map(|s| s.first_seen_ms)
     }
 }
 
