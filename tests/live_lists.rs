@@ -543,7 +543,8 @@ fn lists_publish_sends_exactly_the_sdn_changes_between_two_snapshots() {
         .entries;
 
     // Another list in the topic, which publishing the SDN must leave alone.
-    let other_list = repository().join("target/live-lists-other.jsonl");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let other_list = scratch.path().join("other.jsonl");
     std::fs::write(
         &other_list,
         r#"{"id":"X1","list":"OTHER","name":"Someone Else","countries":[],"type":"individual"}"#,
