@@ -685,21 +685,14 @@ impl NameIndex {
         for (i, &(first, len)) in query.tokens.iter().enumerate() {
             let weight = query.weights[i] as f64;
             query_total += weight;
-            let mut best = 0.0f64;
-            if query_compound & (1 << i) != 0 {
-                best = 1.0;
+            let best = if query_compound & (1 << i) != 0 {
+                1.0
             } else {
-                for j in 0..tokens.len() {
-                    let candidate = text(j);
-                    if candidate[0] == first && (len == 1 || candidate.len() == 1) {
-                        best = best.max(if len == candidate.len() {
-                            1.0
-                        } else {
-                            INITIAL_SIMILARITY
-                        });
-                    }
-                }
-            }
+                initial_credit(
+                    (first, len),
+                    (0..tokens.len()).map(|j| (text(j)[0], text(j).len())),
+                )
+            };
             query_extra += weight * best;
         }
         let mut candidate_total = 0.0f64;
@@ -708,20 +701,14 @@ impl NameIndex {
             let token = &self.vocabulary[id as usize];
             let (candidate, weight) = (token.text.as_bytes(), token.weight as f64);
             candidate_total += weight;
-            let mut best = 0.0f64;
-            if candidate_compound & (1 << j) != 0 {
-                best = 1.0;
+            let best = if candidate_compound & (1 << j) != 0 {
+                1.0
             } else {
-                for &(first, len) in &query.tokens {
-                    if candidate[0] == first && (len == 1 || candidate.len() == 1) {
-                        best = best.max(if len == candidate.len() {
-                            1.0
-                        } else {
-                            INITIAL_SIMILARITY
-                        });
-                    }
-                }
-            }
+                initial_credit(
+                    (candidate[0], candidate.len()),
+                    query.tokens.iter().copied(),
+                )
+            };
             candidate_extra += weight * best;
         }
         if query_total <= 0.0 || candidate_total <= 0.0 {
@@ -930,4 +917,22 @@ fn for_each_deletion_key(token: &str, mut f: impl FnMut(u64)) {
         buffer.extend_from_slice(&bytes[skip + 1..]);
         f(xxh3_64(&buffer));
     }
+}
+
+/// The most an unmatched token, given as (first byte, length), can still be credited against
+/// the other side's tokens: 1 for the same single letter, [`INITIAL_SIMILARITY`] for an
+/// initial against a word of that initial, 0 otherwise.
+fn initial_credit(token: (u8, usize), others: impl Iterator<Item = (u8, usize)>) -> f64 {
+    let (first, len) = token;
+    let mut best = 0.0f64;
+    for (other_first, other_len) in others {
+        if other_first == first && (len == 1 || other_len == 1) {
+            best = best.max(if len == other_len {
+                1.0
+            } else {
+                INITIAL_SIMILARITY
+            });
+        }
+    }
+    best
 }
