@@ -623,13 +623,10 @@ impl NameIndex {
             }
             previous_shared = shared;
         }
-        if query_total <= 0.0 || candidate_total <= 0.0 {
-            return 0.0;
-        }
-        let query_bound = ((query_credit as f64 + query_extra) / query_total).min(1.0);
-        let candidate_bound =
-            ((candidate_credit as f64 + candidate_extra) / candidate_total).min(1.0);
-        (query_bound + candidate_bound) / 2.0
+        mean_bound(
+            (query_credit as f64 + query_extra, query_total),
+            (candidate_credit as f64 + candidate_extra, candidate_total),
+        )
     }
 
     /// An upper bound of the full score of a name that has an initial, from the credits the
@@ -711,13 +708,10 @@ impl NameIndex {
             };
             candidate_extra += weight * best;
         }
-        if query_total <= 0.0 || candidate_total <= 0.0 {
-            return 0.0;
-        }
-        let query_bound = ((query_credit as f64 + query_extra) / query_total).min(1.0);
-        let candidate_bound =
-            ((candidate_credit as f64 + candidate_extra) / candidate_total).min(1.0);
-        (query_bound + candidate_bound) / 2.0
+        mean_bound(
+            (query_credit as f64 + query_extra, query_total),
+            (candidate_credit as f64 + candidate_extra, candidate_total),
+        )
     }
 
     /// Scores `query` against every name, without the index: the reference the index's
@@ -935,4 +929,17 @@ fn initial_credit(token: (u8, usize), others: impl Iterator<Item = (u8, usize)>)
         }
     }
     best
+}
+
+/// The bound of a name's score from each side's most reachable credit and total weight: the
+/// mean of the two sides' shares (each at most 1), or 0 when a side weighs nothing.
+fn mean_bound(query: (f64, f64), candidate: (f64, f64)) -> f64 {
+    let ((query_reachable, query_total), (candidate_reachable, candidate_total)) =
+        (query, candidate);
+    if query_total <= 0.0 || candidate_total <= 0.0 {
+        return 0.0;
+    }
+    let query_bound = (query_reachable / query_total).min(1.0);
+    let candidate_bound = (candidate_reachable / candidate_total).min(1.0);
+    (query_bound + candidate_bound) / 2.0
 }
