@@ -21,7 +21,7 @@ use std::hash::BuildHasherDefault;
 use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::matching::tokenize;
+use crate::matching::for_each_token;
 use crate::record::{Action, Address, ParcelRecord, Party};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,10 +156,10 @@ fn cents(amount: f64) -> i64 {
 }
 
 fn push_tokens(hasher: &mut Xxh3, text: &str) {
-    for token in tokenize(text) {
-        hasher.update(token.text.as_bytes());
+    for_each_token(text, |token, _| {
+        hasher.update(token.as_bytes());
         hasher.update(b" ");
-    }
+    });
     hasher.update(b"|");
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::lists::WatchEntry;
 use index::{NameIndex, PreparedQuery};
-pub use normalize::{tokenize, Token, TokenKind};
+pub use normalize::{for_each_token, has_tokens, tokenize, Token, TokenKind};
 pub use score::{Agreement, AlignedTokens, NameScore};
 
 /// Added to the name score when the party's country is one of the entry's countries.

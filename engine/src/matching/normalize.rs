@@ -134,11 +134,34 @@ const NON_LATIN_LEGAL_FORMS: &[(&str, &str)] = &[
 
 /// Normalises a name into tokens. Never fails; an empty or all-punctuation name gives no tokens.
 pub fn tokenize(name: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    for_each_token(name, |text, kind| {
+        tokens.push(Token {
+            text: text.to_owned(),
+            kind,
+        })
+    });
+    tokens
+}
+
+/// The tokens [`tokenize`] gives, handed to `visit` one by one (text, kind) instead of
+/// collected: for callers that only hash or test them (deduplication fingerprints, the
+/// completeness check), so that they allocate nothing per token. `visit` must not tokenise
+/// itself (it would get fresh scratch buffers, not a panic, but allocate).
+pub fn for_each_token(name: &str, visit: impl FnMut(&str, TokenKind)) {
     if name.is_ascii() {
-        tokenize_ascii(name)
+        tokenize_ascii(name, visit)
     } else {
-        tokenize_ascii(&to_latin_ascii(name))
+        tokenize_ascii(&to_latin_ascii(name), visit)
     }
+}
+
+/// Whether `name` has at least one token (a letter or digit that is not part of an
+/// honorific).
+pub fn has_tokens(name: &str) -> bool {
+    let mut found = false;
+    for_each_token(name, |_, _| found = true);
+    found
 }
 
 /// NFKC, non-Latin legal forms to Latin, then transliteration of every non-ASCII character.
@@ -198,13 +221,12 @@ thread_local! {
     static TOKENIZE_SCRATCH: RefCell<TokenizeScratch> = RefCell::new(TokenizeScratch::default());
 }
 
-fn tokenize_ascii(text: &str) -> Vec<Token> {
-    // Taken out of the slot rather than borrowed in place: a nested call (there is none)
-    // would find it empty instead of panicking.
+fn tokenize_ascii(text: &str, visit: impl FnMut(&str, TokenKind)) {
+    // Taken out of the slot rather than borrowed in place: a nested call (from `visit`)
+    // finds it empty and works on fresh buffers instead of panicking.
     let mut scratch = TOKENIZE_SCRATCH.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
-    let tokens = tokenize_ascii_with(text, &mut scratch);
+    tokenize_ascii_with(text, &mut scratch, visit);
     TOKENIZE_SCRATCH.with(|slot| *slot.borrow_mut() = scratch);
-    tokens
 }
 
 /// What separated the current raw token from the previous one.
@@ -217,7 +239,11 @@ enum Separator {
     Other,
 }
 
-fn tokenize_ascii_with(text: &str, scratch: &mut TokenizeScratch) -> Vec<Token> {
+fn tokenize_ascii_with(
+    text: &str,
+    scratch: &mut TokenizeScratch,
+    mut visit: impl FnMut(&str, TokenKind),
+) {
     let TokenizeScratch {
         letters,
         raw,
@@ -292,7 +318,6 @@ fn tokenize_ascii_with(text: &str, scratch: &mut TokenizeScratch) -> Vec<Token> 
         // Letters and digits only: always ASCII.
         std::str::from_utf8(&letters[start..end]).unwrap_or_default()
     };
-    let mut tokens: Vec<Token> = Vec::with_capacity(dotted.len());
     let mut position = 0;
     while position < dotted.len() {
         let run_end = (position..dotted.len())
@@ -308,12 +333,8 @@ fn tokenize_ascii_with(text: &str, scratch: &mut TokenizeScratch) -> Vec<Token> 
         if HONORIFICS.contains(&text) {
             continue;
         }
-        tokens.push(Token {
-            kind: classify(text),
-            text: text.to_string(),
-        });
+        visit(text, classify(text));
     }
-    tokens
 }
 
 /// Whether a joined token was built from single letters (all letters, at most 5): lets
@@ -537,11 +558,9 @@ mod tests {
             cases.push(text);
         }
         for case in &cases {
-            assert_eq!(
-                tokenize_ascii(case),
-                reference::tokenize_ascii(case),
-                "{case:?}"
-            );
+            // ASCII cases: `tokenize` runs the allocation-free tokeniser on them as is.
+            assert_eq!(tokenize(case), reference::tokenize_ascii(case), "{case:?}");
+            assert_eq!(has_tokens(case), !tokenize(case).is_empty(), "{case:?}");
         }
     }
 

@@ -28,7 +28,9 @@ use crate::decision::{
     DECISION_SCHEMA,
 };
 use crate::known_shippers::{KnownShipper, KnownShipperRegistry, KnownShipperStatus};
-use crate::matching::{score::score_uniform, tokenize, Matcher, PartyQuery, SearchOptions};
+use crate::matching::{
+    has_tokens, score::score_uniform, tokenize, Matcher, PartyQuery, SearchOptions,
+};
 use crate::record::{Address, Item, ParcelRecord, Party};
 
 /// The screening engine: lists, registry and rules, immutable once built. The service keeps
@@ -334,7 +336,7 @@ fn check_completeness(record: &ParcelRecord, reasons: &mut Vec<Reason>) {
     }
     for (role, party) in parties {
         let mut missing = Vec::new();
-        if tokenize(&party.name).is_empty() {
+        if !has_tokens(&party.name) {
             missing.push("name has no letters or digits");
         }
         if party
