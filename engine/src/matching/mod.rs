@@ -12,6 +12,7 @@ pub mod jaro_winkler;
 pub mod normalize;
 pub mod score;
 
+mod cache;
 mod index;
 
 use serde::Serialize;
@@ -99,6 +100,9 @@ pub struct SearchOptions {
 pub struct Matcher {
     entries: Vec<WatchEntry>,
     index: NameIndex,
+    /// Unique per built matcher: keys the per-thread cache of search results (`cache`);
+    /// 0 (a default, empty matcher) is not cached.
+    cache_id: u64,
 }
 
 impl Matcher {
@@ -119,7 +123,11 @@ impl Matcher {
             }
         }
         let index = NameIndex::build(names);
-        Matcher { entries, index }
+        Matcher {
+            entries,
+            index,
+            cache_id: cache::next_matcher_id(),
+        }
     }
 
     pub fn entries(&self) -> &[WatchEntry] {
@@ -156,61 +164,82 @@ impl Matcher {
 
     /// The best candidates for a party, best first (ties by list and id, so that results are
     /// deterministic), one per entry.
+    ///
+    /// A thread that has searched the same normalised name against this matcher before
+    /// reuses that search's name matches (`cache`); the result is the same.
     pub fn search(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
-        self.collect(query, options, |index, prepared, floor, visit| {
-            index.search(prepared, floor, visit)
-        })
-    }
-
-    /// The same as [`Matcher::search`] but scoring every name: slow, for measuring the
-    /// index's recall.
-    pub fn search_exhaustive(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
-        self.collect(query, options, |index, prepared, floor, visit| {
-            index.search_exhaustive(prepared, floor, visit)
-        })
-    }
-
-    fn collect(
-        &self,
-        query: PartyQuery,
-        options: SearchOptions,
-        run: impl FnOnce(&NameIndex, &PreparedQuery, f64, &mut dyn FnMut(u32, NameScore)),
-    ) -> Vec<Candidate> {
         let tokens = tokenize(query.name);
         if tokens.is_empty() {
             return Vec::new();
         }
-        let prepared = self.index.prepare(&tokens);
-        // Country agreement can add a little: search for names that could reach the floor
-        // with it.
-        let name_floor = (options.min_score - COUNTRY_AGREEMENT_BONUS).max(0.0);
+        let floor = name_floor(options);
+        let matches = cache::name_matches(self.cache_id, &tokens, floor, || {
+            self.name_matches(&tokens, floor, |index, prepared, floor, visit| {
+                index.search(prepared, floor, visit)
+            })
+        });
+        self.best_candidates(query, options, &matches)
+    }
+
+    /// The same as [`Matcher::search`] but scoring every name, and never cached: slow, for
+    /// measuring the index's recall.
+    pub fn search_exhaustive(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
+        let tokens = tokenize(query.name);
+        if tokens.is_empty() {
+            return Vec::new();
+        }
+        let floor = name_floor(options);
+        let matches = self.name_matches(&tokens, floor, |index, prepared, floor, visit| {
+            index.search_exhaustive(prepared, floor, visit)
+        });
+        self.best_candidates(query, options, &matches)
+    }
+
+    /// The names `run` reaches for `tokens` with a name score of at least `floor`, in the
+    /// order it visits them.
+    fn name_matches(
+        &self,
+        tokens: &[Token],
+        floor: f64,
+        run: impl FnOnce(&NameIndex, &PreparedQuery, f64, &mut dyn FnMut(u32, NameScore)),
+    ) -> Vec<(u32, f64)> {
+        let prepared = self.index.prepare(tokens);
+        let mut matches = Vec::new();
+        run(&self.index, &prepared, floor, &mut |name_id, name_score| {
+            matches.push((name_id, name_score.score));
+        });
+        matches
+    }
+
+    /// Weighs the party's country on each name match, keeps those reaching the caller's
+    /// floor, the best name per entry, best first.
+    fn best_candidates(
+        &self,
+        query: PartyQuery,
+        options: SearchOptions,
+        matches: &[(u32, f64)],
+    ) -> Vec<Candidate> {
         let mut best: Vec<Candidate> = Vec::new();
-        run(
-            &self.index,
-            &prepared,
-            name_floor,
-            &mut |name_id, name_score| {
-                let name = self.index.name(name_id);
-                let entry = &self.entries[name.entry as usize];
-                let (country, score) =
-                    apply_country_evidence(name_score.score, query.country, entry);
-                if score < options.min_score {
-                    return;
-                }
-                let candidate = Candidate {
-                    entry_index: name.entry,
-                    name_number: name.name_number,
-                    name_score: name_score.score,
-                    country,
-                    score,
-                };
-                match best.iter_mut().find(|c| c.entry_index == name.entry) {
-                    Some(existing) if is_better(&candidate, existing) => *existing = candidate,
-                    Some(_) => {}
-                    None => best.push(candidate),
-                }
-            },
-        );
+        for &(name_id, name_score) in matches {
+            let name = self.index.name(name_id);
+            let entry = &self.entries[name.entry as usize];
+            let (country, score) = apply_country_evidence(name_score, query.country, entry);
+            if score < options.min_score {
+                continue;
+            }
+            let candidate = Candidate {
+                entry_index: name.entry,
+                name_number: name.name_number,
+                name_score,
+                country,
+                score,
+            };
+            match best.iter_mut().find(|c| c.entry_index == name.entry) {
+                Some(existing) if is_better(&candidate, existing) => *existing = candidate,
+                Some(_) => {}
+                None => best.push(candidate),
+            }
+        }
         best.sort_by(|a, b| {
             b.score.total_cmp(&a.score).then_with(|| {
                 let (ea, eb) = (
@@ -263,6 +292,12 @@ impl Matcher {
         let right = self.index.prepare(&tokenize(right));
         score::score_tokens(&left.views(), &right.views(), explain)
     }
+}
+
+/// The name score a search must reach: country agreement can add a little, so names that
+/// could reach the caller's floor with it are searched for.
+fn name_floor(options: SearchOptions) -> f64 {
+    (options.min_score - COUNTRY_AGREEMENT_BONUS).max(0.0)
 }
 
 fn is_better(candidate: &Candidate, existing: &Candidate) -> bool {
