@@ -126,7 +126,12 @@ mod tests {
         name_matches(matcher, &tokenize("Acme Trading"), 0.83, search);
         assert_eq!(searches.get(), 3);
         // Another matcher (a list update): searched again.
-        name_matches(next_matcher_id(), &tokenize("Acme Trading Ltd"), 0.83, search);
+        name_matches(
+            next_matcher_id(),
+            &tokenize("Acme Trading Ltd"),
+            0.83,
+            search,
+        );
         assert_eq!(searches.get(), 4);
         // Matcher id 0 (a default matcher) is never cached.
         name_matches(0, &tokenize("Acme Trading Ltd"), 0.83, search);

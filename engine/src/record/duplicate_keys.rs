@@ -1,4 +1,4 @@
-//! JSON text to a [`serde_json::Value`] in one pass, refusing duplicate object keys.
+//! JSON text to a [`Json`] tree in one pass, refusing duplicate object keys.
 //!
 //! serde_json keeps the last value of a key that appears twice in an object, silently. Other
 //! readers keep the first, so the same bytes could mean a different record downstream: a
@@ -7,9 +7,9 @@
 //! fields included), that has the same key twice. Keys are compared after JSON unescaping,
 //! so `"n\u0061me"` is `"name"`.
 //!
-//! The check costs next to nothing: this is serde_json's own `Value` deserialisation (the
-//! same [`serde_json::Deserializer`], with its recursion limit), where an insertion into an
-//! object's map that finds the key already there is a duplicate instead of an overwrite.
+//! This is serde_json's own [`serde_json::Deserializer`] (its syntax, errors and recursion
+//! limit) driving a visitor that builds a [`Json`] tree borrowing from the text (see
+//! [`super::json`]), where adding a member whose key the object already has is a duplicate.
 //! The path to the value being read is kept as a stack of keys and indexes, moved in and out
 //! (no copy), and is rendered only for a duplicate.
 //!
@@ -19,12 +19,15 @@
 //! shown quoted and escaped (like found values), and a deep path is shortened in the middle,
 //! so hostile keys can neither forge log lines nor blow up the rejection.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
+use rustc_hash::FxHashSet;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::map::Entry;
-use serde_json::{Map, Number, Value};
+use serde_json::Number;
+use xxhash_rust::xxh3::xxh3_64;
 
+use super::json::{Json, Object};
 use super::parse::quote;
 use super::FieldError;
 
@@ -41,6 +44,11 @@ const HEAD_SEGMENTS: usize = 4;
 /// Longest key written as is (a longer one is quoted, hence truncated).
 const MAX_PLAIN_KEY_BYTES: usize = 64;
 
+/// Members an object may have before its keys are also kept in a hash set for the duplicate
+/// check: below, scanning the members is cheaper; above (hostile input only), the check
+/// stays linear in the object's size.
+const LINEAR_SCAN_MEMBERS: usize = 16;
+
 /// Why JSON text did not become a value.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -53,7 +61,7 @@ pub(super) enum Failure {
 
 /// Parses `text` as one JSON value (trailing whitespace only), as `serde_json::from_str`
 /// does, except that an object with a duplicate key is a [`Failure::DuplicateKeys`].
-pub(super) fn from_str(text: &str) -> Result<Value, Failure> {
+pub(super) fn from_str(text: &str) -> Result<Json<'_>, Failure> {
     let mut state = State {
         path: Vec::new(),
         duplicates: Vec::new(),
@@ -73,20 +81,20 @@ pub(super) fn from_str(text: &str) -> Result<Value, Failure> {
 }
 
 /// One step of the path from the root to the value being read.
-enum Segment {
-    Key(String),
+enum Segment<'a> {
+    Key(Cow<'a, str>),
     Index(usize),
 }
 
-struct State {
+struct State<'a> {
     /// The keys and indexes leading to the value being read (not including it).
-    path: Vec<Segment>,
+    path: Vec<Segment<'a>>,
     duplicates: Vec<FieldError>,
     /// More than [`MAX_REPORTED`] duplicates: the parse was stopped.
     too_many: bool,
 }
 
-impl State {
+impl State<'_> {
     /// Notes a second `key` in the object at the current path; an error stops the parse.
     fn duplicate<E: de::Error>(&mut self, key: &str) -> Result<(), E> {
         if self.duplicates.len() == MAX_REPORTED {
@@ -109,7 +117,7 @@ impl State {
 /// The path of `key` in the object at `path`, written as the parser writes field paths:
 /// dotted keys, indexes in brackets, `$` for the root when the path starts otherwise.
 fn render_path(path: &[Segment], key: &str) -> String {
-    let last = Segment::Key(key.to_owned());
+    let last = Segment::Key(Cow::Borrowed(key));
     let segments: Vec<&Segment> = path.iter().chain(std::iter::once(&last)).collect();
     let mut out = String::new();
     if segments.len() > MAX_SEGMENTS {
@@ -164,69 +172,74 @@ fn is_plain(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Deserialises one JSON value (of any type) into a [`Value`], checking its objects.
-struct ValueSeed<'s> {
-    state: &'s mut State,
+/// Deserialises one JSON value (of any type) into a [`Json`], checking its objects.
+struct ValueSeed<'s, 'de> {
+    state: &'s mut State<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Value;
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+    type Value = Json<'de>;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
         deserializer.deserialize_any(ValueVisitor { state: self.state })
     }
 }
 
-/// serde_json's own `Value` visitor, with the duplicate check in `visit_map`.
-struct ValueVisitor<'s> {
-    state: &'s mut State,
+/// serde_json's own `Value` visitor, building a [`Json`] that borrows unescaped strings, with
+/// the duplicate check in `visit_map`.
+struct ValueVisitor<'s, 'de> {
+    state: &'s mut State<'de>,
 }
 
-impl<'de> Visitor<'de> for ValueVisitor<'_> {
-    type Value = Value;
+impl<'de> Visitor<'de> for ValueVisitor<'_, 'de> {
+    type Value = Json<'de>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
-        Ok(Value::Bool(value))
+    fn visit_bool<E>(self, value: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(value))
     }
 
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
-        Ok(Value::Number(value.into()))
+    fn visit_i64<E>(self, value: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(value.into()))
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
-        Ok(Value::Number(value.into()))
+    fn visit_u64<E>(self, value: u64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(value.into()))
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+    fn visit_f64<E>(self, value: f64) -> Result<Json<'de>, E> {
         // As serde_json: a non-finite float (which its parser never yields) becomes null.
-        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
+        Ok(Number::from_f64(value).map_or(Json::Null, Json::Number))
     }
 
-    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
-        Ok(Value::String(value.to_owned()))
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(value)))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
+    fn visit_str<E>(self, value: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(value.to_owned())))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_string<E>(self, value: String) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(value)))
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
     }
 
-    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+    fn visit_none<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
         ValueSeed { state: self.state }.deserialize(deserializer)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut elements: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut elements: A) -> Result<Json<'de>, A::Error> {
         let mut values = Vec::new();
         self.state.path.push(Segment::Index(0));
         loop {
@@ -242,12 +255,14 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
             }
         }
         self.state.path.pop();
-        Ok(Value::Array(values))
+        Ok(Json::Array(values))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = entries.next_key::<String>()? {
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Json<'de>, A::Error> {
+        let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        // Hashes of the keys, once the object is too large to scan (see LINEAR_SCAN_MEMBERS).
+        let mut key_hashes: FxHashSet<u64> = FxHashSet::default();
+        while let Some(key) = entries.next_key_seed(KeySeed)? {
             // The key goes on the path while its value is read (for duplicates inside it),
             // and comes back for the insertion.
             self.state.path.push(Segment::Key(key));
@@ -257,21 +272,69 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
             let Some(Segment::Key(key)) = self.state.path.pop() else {
                 return Err(de::Error::custom("duplicate-key check: path out of step"));
             };
-            match object.entry(key) {
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
+            let is_duplicate = if members.len() < LINEAR_SCAN_MEMBERS {
+                members.iter().any(|(existing, _)| *existing == key)
+            } else {
+                if key_hashes.is_empty() {
+                    key_hashes.extend(
+                        members
+                            .iter()
+                            .map(|(existing, _)| xxh3_64(existing.as_bytes())),
+                    );
                 }
-                Entry::Occupied(slot) => self.state.duplicate(slot.key())?,
+                // A hash seen before is confirmed by comparing the keys (collisions).
+                !key_hashes.insert(xxh3_64(key.as_bytes()))
+                    && members.iter().any(|(existing, _)| *existing == key)
+            };
+            if is_duplicate {
+                // The first value stays; the parse goes on to report every duplicate.
+                self.state.duplicate(&key)?;
+            } else {
+                members.push((key, value));
             }
         }
-        Ok(Value::Object(object))
+        Ok(Json::Object(Object::from_distinct(members)))
+    }
+}
+
+/// An object key: borrowed from the text unless it has escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(value))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn duplicates(text: &str) -> Vec<String> {
         match from_str(text) {
@@ -294,7 +357,7 @@ mod tests {
         ] {
             let ours = from_str(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             let theirs: Value = serde_json::from_str(text).expect(text);
-            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(ours.to_value(), theirs, "{text}");
         }
     }
 
@@ -415,6 +478,23 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_in_large_objects_are_found_through_the_key_hashes() {
+        let mut members: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        // Escaped, so compared unescaped: `k\u0033` is `k3`.
+        members.push(r#""k\u0033": 3"#.to_owned());
+        members.push(r#""k39": 39"#.to_owned());
+        let text = format!("{{\"big\": {{{}}}}}", members.join(","));
+        assert_eq!(
+            duplicates(&text),
+            ["big.k3: duplicate key", "big.k39: duplicate key"]
+        );
+        // Forty distinct keys alone are no duplicate, and every member is kept.
+        let distinct = format!("{{{}}}", members[..40].join(","));
+        let parsed = from_str(&distinct).expect("no duplicates").to_value();
+        assert_eq!(parsed.as_object().map(|o| o.len()), Some(40));
+    }
+
+    #[test]
     fn a_syntax_error_after_a_duplicate_is_a_json_error() {
         assert!(matches!(
             from_str(r#"{"a": 1, "a": 2"#),
@@ -430,6 +510,6 @@ mod tests {
     fn no_duplicates_parse_as_serde_json_does() {
         let value = json!({"a": {"b": [1, {"c": "d"}]}, "e": null});
         let text = value.to_string();
-        assert_eq!(from_str(&text).expect("no duplicates"), value);
+        assert_eq!(from_str(&text).expect("no duplicates").to_value(), value);
     }
 }

@@ -2,10 +2,12 @@
 //! untrusted bytes into a validated [`ParcelRecord`] or a [`RecordError`] listing every
 //! problem with its JSON path.
 //!
-//! The parser lives in [`parse`] (JSON text to a value in [`duplicate_keys`], which refuses an
-//! object with a key twice); it never panics, whatever the input.
+//! The parser lives in [`parse`] (JSON text to a [`json`] tree borrowing from the text in
+//! [`duplicate_keys`], which refuses an object with a key twice); it never panics, whatever
+//! the input.
 
 mod duplicate_keys;
+mod json;
 mod parse;
 
 pub use parse::{parse_record, ParseLimits};

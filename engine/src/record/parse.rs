@@ -3,7 +3,7 @@
 //! Bytes go through four gates, in this order, each cheaper than the next:
 //! 1. the size limit on the raw bytes ([`RecordError::TooLarge`]), before any parsing;
 //! 2. UTF-8 ([`RecordError::InvalidUtf8`]);
-//! 3. JSON syntax into a [`serde_json::Value`] ([`RecordError::InvalidJson`]); serde_json's
+//! 3. JSON syntax into a [`Json`] tree ([`RecordError::InvalidJson`]); serde_json's
 //!    recursion limit turns absurd nesting into an error rather than a stack overflow. The
 //!    same single pass refuses an object that has a key twice, at any depth: every
 //!    duplicate is a [`FieldError`] `duplicate key` at the key's path
@@ -18,10 +18,12 @@
 //! Nothing here panics, whatever the input.
 
 use std::fmt::{Display, Write as _};
+use std::marker::PhantomData;
 
-use serde_json::{Map, Number, Value};
+use serde_json::Number;
 
 use super::duplicate_keys::{self, Failure};
+use super::json::{Json, Object};
 use super::{
     Action, Address, FieldError, FilerType, Identifier, Item, Marketplace, Mode, Money,
     ParcelRecord, Party, RecordError, Source, Weight, WeightUnit,
@@ -86,7 +88,7 @@ pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, 
 
     let mut walker = Walker::new(limits);
     let record = match value {
-        Value::Object(fields) => walker.record(fields),
+        Json::Object(fields) => walker.record(fields),
         other => {
             walker.path.push('$');
             walker.expected("an object", &other);
@@ -131,26 +133,30 @@ const QUOTE_CHARS: usize = 40;
 /// truncated as the walk descends, so reading a field allocates nothing) and every problem
 /// found so far.
 ///
-/// Readers take a [`Value`] by value and return `Some` when it is well formed; a `None`
-/// always comes with at least one reported problem.
-struct Walker<'l> {
+/// Readers take a [`Json`] value (borrowing from the text, lifetime `'j`) by value and
+/// return `Some` when it is well formed; a `None` always comes with at least one reported
+/// problem.
+struct Walker<'l, 'j> {
     limits: &'l ParseLimits,
     path: String,
     errors: Vec<FieldError>,
+    /// The walk reads values of one parsed text.
+    text: PhantomData<Json<'j>>,
 }
 
-impl<'l> Walker<'l> {
+impl<'l, 'j> Walker<'l, 'j> {
     fn new(limits: &'l ParseLimits) -> Self {
         Walker {
             limits,
             path: String::with_capacity(64),
             errors: Vec::new(),
+            text: PhantomData,
         }
     }
 
     // ---- the record, in the order of the SPEC §3 field table ----
 
-    fn record(&mut self, mut fields: Map<String, Value>) -> Option<ParcelRecord> {
+    fn record(&mut self, mut fields: Object<'j>) -> Option<ParcelRecord> {
         let o = &mut fields;
         let record_id = self.required(o, "record_id", Self::non_empty);
         let source = self.required(o, "source", Self::source);
@@ -195,7 +201,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn source(&mut self, value: Value) -> Option<Source> {
+    fn source(&mut self, value: Json<'j>) -> Option<Source> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let filer_type = self.required(o, "filer_type", |w, v| w.one_of(v, FILER_TYPES));
@@ -208,7 +214,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn party(&mut self, value: Value) -> Option<Party> {
+    fn party(&mut self, value: Json<'j>) -> Option<Party> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let name = self.required(o, "name", Self::name);
@@ -236,7 +242,7 @@ impl<'l> Walker<'l> {
 
     /// An address; empty `lines` and an empty `city` are allowed here (the rules layer
     /// screens such a record as DATA_INCOMPLETE), but both keys must be present.
-    fn address(&mut self, value: Value) -> Option<Address> {
+    fn address(&mut self, value: Json<'j>) -> Option<Address> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let max_lines = self.limits.max_address_lines;
@@ -256,7 +262,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn identifier(&mut self, value: Value) -> Option<Identifier> {
+    fn identifier(&mut self, value: Json<'j>) -> Option<Identifier> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let scheme = self.required(o, "scheme", Self::string);
@@ -267,7 +273,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn marketplace(&mut self, value: Value) -> Option<Marketplace> {
+    fn marketplace(&mut self, value: Json<'j>) -> Option<Marketplace> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let name = self.required(o, "name", Self::non_empty);
@@ -280,7 +286,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn weight(&mut self, value: Value) -> Option<Weight> {
+    fn weight(&mut self, value: Json<'j>) -> Option<Weight> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let amount = self.required(o, "value", Self::positive);
@@ -291,7 +297,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn item(&mut self, value: Value) -> Option<Item> {
+    fn item(&mut self, value: Json<'j>) -> Option<Item> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let description = self.required(o, "description", Self::non_empty);
@@ -308,7 +314,7 @@ impl<'l> Walker<'l> {
         })
     }
 
-    fn money(&mut self, value: Value) -> Option<Money> {
+    fn money(&mut self, value: Json<'j>) -> Option<Money> {
         let mut fields = self.object(value)?;
         let o = &mut fields;
         let amount = self.required(o, "amount", Self::non_negative);
@@ -324,9 +330,9 @@ impl<'l> Walker<'l> {
     /// Reads the mandatory field `key` of `object` with `read`, or reports it missing.
     fn required<T>(
         &mut self,
-        object: &mut Map<String, Value>,
+        object: &mut Object<'j>,
         key: &str,
-        read: impl FnOnce(&mut Self, Value) -> Option<T>,
+        read: impl FnOnce(&mut Self, Json<'j>) -> Option<T>,
     ) -> Option<T> {
         let mark = self.enter(key);
         let result = match object.remove(key) {
@@ -344,12 +350,12 @@ impl<'l> Walker<'l> {
     /// `None` without a problem.
     fn optional<T>(
         &mut self,
-        object: &mut Map<String, Value>,
+        object: &mut Object<'j>,
         key: &str,
-        read: impl FnOnce(&mut Self, Value) -> Option<T>,
+        read: impl FnOnce(&mut Self, Json<'j>) -> Option<T>,
     ) -> Option<T> {
         match object.remove(key) {
-            None | Some(Value::Null) => None,
+            None | Some(Json::Null) => None,
             Some(value) => {
                 let mark = self.enter(key);
                 let result = read(self, value);
@@ -377,15 +383,15 @@ impl<'l> Walker<'l> {
     }
 
     /// Reports a value of the wrong JSON type.
-    fn expected(&mut self, what: &str, found: &Value) {
-        self.report(format_args!("expected {what}, got {}", kind(found)));
+    fn expected(&mut self, what: &str, found: &Json) {
+        self.report(format_args!("expected {what}, got {}", found.kind()));
     }
 
     // ---- readers: containers ----
 
-    fn object(&mut self, value: Value) -> Option<Map<String, Value>> {
+    fn object(&mut self, value: Json<'j>) -> Option<Object<'j>> {
         match value {
-            Value::Object(fields) => Some(fields),
+            Json::Object(fields) => Some(fields),
             other => {
                 self.expected("an object", &other);
                 None
@@ -397,14 +403,14 @@ impl<'l> Walker<'l> {
     /// the elements are not walked: one problem for the count is enough.
     fn list<T>(
         &mut self,
-        value: Value,
+        value: Json<'j>,
         (singular, plural): (&str, &str),
         min: usize,
         max: usize,
-        mut read: impl FnMut(&mut Self, Value) -> Option<T>,
+        mut read: impl FnMut(&mut Self, Json<'j>) -> Option<T>,
     ) -> Option<Vec<T>> {
         let elements = match value {
-            Value::Array(elements) => elements,
+            Json::Array(elements) => elements,
             other => {
                 self.expected("an array", &other);
                 return None;
@@ -445,9 +451,9 @@ impl<'l> Walker<'l> {
     // ---- readers: strings ----
 
     /// Any string of at most `max_string_chars` characters.
-    fn string(&mut self, value: Value) -> Option<String> {
+    fn string(&mut self, value: Json<'j>) -> Option<String> {
         let text = match value {
-            Value::String(text) => text,
+            Json::String(text) => text,
             other => {
                 self.expected("a string", &other);
                 return None;
@@ -464,11 +470,11 @@ impl<'l> Walker<'l> {
                 return None;
             }
         }
-        Some(text)
+        Some(text.into_owned())
     }
 
     /// A string with something other than whitespace in it, kept as filed.
-    fn non_empty(&mut self, value: Value) -> Option<String> {
+    fn non_empty(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.string(value)?;
         if text.trim().is_empty() {
             self.report(format_args!(
@@ -481,7 +487,7 @@ impl<'l> Walker<'l> {
     }
 
     /// A party name: non-empty, stored without leading and trailing whitespace.
-    fn name(&mut self, value: Value) -> Option<String> {
+    fn name(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.non_empty(value)?;
         let trimmed = text.trim();
         if trimmed.len() == text.len() {
@@ -493,7 +499,7 @@ impl<'l> Walker<'l> {
 
     /// An assigned ISO 3166-1 alpha-2 code, upper case as filed (not upper-cased for the
     /// filer).
-    fn country(&mut self, value: Value) -> Option<String> {
+    fn country(&mut self, value: Json<'j>) -> Option<String> {
         let code = self.string(value)?;
         if country::is_alpha2(&code) {
             return Some(code);
@@ -508,7 +514,7 @@ impl<'l> Walker<'l> {
     }
 
     /// An ISO 4217-shaped currency code: three upper-case ASCII letters.
-    fn currency(&mut self, value: Value) -> Option<String> {
+    fn currency(&mut self, value: Json<'j>) -> Option<String> {
         let code = self.string(value)?;
         if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Some(code);
@@ -521,7 +527,7 @@ impl<'l> Walker<'l> {
     }
 
     /// An RFC 3339 date-time, validated and kept as filed.
-    fn timestamp(&mut self, value: Value) -> Option<String> {
+    fn timestamp(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.string(value)?;
         if chrono::DateTime::parse_from_rfc3339(&text).is_ok() {
             return Some(text);
@@ -535,7 +541,7 @@ impl<'l> Walker<'l> {
 
     /// An HS / tariff code of 4 to 10 digits; dots and spaces of the filed code are
     /// dropped, so `"6109.10 00"` becomes `"61091000"`.
-    fn hs_code(&mut self, value: Value) -> Option<String> {
+    fn hs_code(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.string(value)?;
         let only_digits_dots_spaces = text
             .bytes()
@@ -554,15 +560,15 @@ impl<'l> Walker<'l> {
     }
 
     /// One of the `choices`, matched exactly.
-    fn one_of<T: Copy>(&mut self, value: Value, choices: &[(&str, T)]) -> Option<T> {
+    fn one_of<T: Copy>(&mut self, value: Json<'j>, choices: &[(&str, T)]) -> Option<T> {
         let found = match &value {
-            Value::String(text) => {
+            Json::String(text) => {
                 if let Some((_, choice)) = choices.iter().find(|(name, _)| name == text) {
                     return Some(*choice);
                 }
                 quote(text)
             }
-            other => kind(other).to_owned(),
+            other => other.kind().to_owned(),
         };
         let mut names = String::new();
         for (index, (name, _)) in choices.iter().enumerate() {
@@ -579,9 +585,9 @@ impl<'l> Walker<'l> {
 
     /// A JSON number, with its text for problems (serde_json's `1e300`, not Rust's
     /// 301-digit rendering of the `f64`).
-    fn number(&mut self, value: Value, what: &str) -> Option<(f64, Number)> {
+    fn number(&mut self, value: Json<'j>, what: &str) -> Option<(f64, Number)> {
         match value {
-            Value::Number(number) => match number.as_f64() {
+            Json::Number(number) => match number.as_f64() {
                 Some(float) if float.is_finite() => Some((float, number)),
                 _ => {
                     self.report(format_args!("expected {what}, got {number}"));
@@ -596,7 +602,7 @@ impl<'l> Walker<'l> {
     }
 
     /// A number > 0 (weights).
-    fn positive(&mut self, value: Value) -> Option<f64> {
+    fn positive(&mut self, value: Json<'j>) -> Option<f64> {
         const WHAT: &str = "a number > 0";
         let (float, number) = self.number(value, WHAT)?;
         if float > 0.0 {
@@ -607,7 +613,7 @@ impl<'l> Walker<'l> {
     }
 
     /// A number >= 0 (money amounts). `-0` is read as `0`.
-    fn non_negative(&mut self, value: Value) -> Option<f64> {
+    fn non_negative(&mut self, value: Json<'j>) -> Option<f64> {
         const WHAT: &str = "a number >= 0";
         let (float, number) = self.number(value, WHAT)?;
         if float >= 0.0 {
@@ -619,7 +625,7 @@ impl<'l> Walker<'l> {
 
     /// An integer from 1 to `u32::MAX` (piece count, item quantity). An integral float
     /// such as `2.0` counts as an integer, as in JSON Schema.
-    fn count(&mut self, value: Value) -> Option<u32> {
+    fn count(&mut self, value: Json<'j>) -> Option<u32> {
         const WHAT: &str = "an integer >= 1";
         let (float, number) = self.number(value, WHAT)?;
         let exact = match number.as_u64() {
@@ -650,18 +656,6 @@ impl<'l> Walker<'l> {
     }
 }
 
-/// The JSON type of `value`, as named in problems.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A found string for a problem: at most [`QUOTE_CHARS`] characters, then an ellipsis;
 /// `{:?}`-escaped, so control, bidi and line-separator characters show as `\u{..}`.
 pub(super) fn quote(text: &str) -> String {
@@ -679,7 +673,7 @@ mod tests {
 
     use super::*;
     use crate::record::{Identifier, Marketplace};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const EXAMPLE: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
