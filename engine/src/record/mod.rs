@@ -241,6 +241,18 @@ pub fn parcel_key(carrier: &str, house_bill: &str) -> String {
 }
 
 fn push_key_part(key: &mut String, part: &str) {
+    if part.is_ascii() {
+        // The usual case, a byte at a time: an ASCII character upper-cases to one ASCII
+        // character, and `char::is_whitespace` is the test below (it counts U+000B, which
+        // `u8::is_ascii_whitespace` does not).
+        key.extend(
+            part.bytes()
+                .map(char::from)
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_uppercase()),
+        );
+        return;
+    }
     for character in part.chars().filter(|c| !c.is_whitespace()) {
         key.extend(character.to_uppercase());
     }
@@ -261,5 +273,8 @@ mod tests {
     fn parcel_key_is_upper_cased_without_whitespace() {
         assert_eq!(parcel_key("dhl", " 1234 567 890\t"), "DHL:1234567890");
         assert_eq!(parcel_key("Fdx", "ab-12"), "FDX:AB-12");
+        // Vertical tab and form feed are whitespace too; non-ASCII upper-cases fully.
+        assert_eq!(parcel_key("ups", "1z\u{0B}9\u{0C}x"), "UPS:1Z9X");
+        assert_eq!(parcel_key("post", "straße\u{2003}1"), "POST:STRASSE1");
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::matching::tokenize;
+use crate::matching::{for_each_token, tokenize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -249,7 +249,18 @@ impl RestrictedGoodsRules {
                 .map(|keyword| tokenize(keyword).into_iter().map(|t| t.text).collect())
                 .collect()
         });
-        let words: Vec<String> = tokenize(description).into_iter().map(|t| t.text).collect();
+        // The description's words back to back in one string, with their spans: two
+        // allocations per description rather than one per word.
+        let mut letters = String::with_capacity(description.len());
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for_each_token(description, |word, _| {
+            spans.push((letters.len(), letters.len() + word.len()));
+            letters.push_str(word);
+        });
+        let words: Vec<&str> = spans
+            .iter()
+            .map(|&(start, end)| &letters[start..end])
+            .collect();
         self.description_keywords
             .iter()
             .zip(keyword_words)
@@ -260,7 +271,7 @@ impl RestrictedGoodsRules {
 
 /// Whether `phrase` occurs as consecutive words of `words`, each word equal or with a plural
 /// ending.
-fn contains_phrase(words: &[String], phrase: &[String]) -> bool {
+fn contains_phrase(words: &[&str], phrase: &[String]) -> bool {
     if phrase.is_empty() || phrase.len() > words.len() {
         return false;
     }
