@@ -18,6 +18,7 @@
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use xxhash_rust::xxh3::xxh3_64;
@@ -31,29 +32,44 @@ use super::score::{
 /// Weights of weak tokens are their rarity times this.
 pub const WEAK_TOKEN_FACTOR: f32 = 0.15;
 
-/// A vocabulary token.
-#[derive(Debug, Clone)]
+/// A vocabulary token: where its text and its spelling-variant key lie in the vocabulary's
+/// string arena, and its weight. Plain data, so that the 167,000 tokens of a large list are
+/// one allocation rather than three each.
+#[derive(Debug, Clone, Copy)]
 struct VocabularyToken {
-    text: Box<str>,
-    variant: Box<str>,
+    /// Byte range of the token's text in `Vocabulary::strings`.
+    text: Span,
+    /// Byte range of the token's spelling-variant key (`variant_key`) in the same arena.
+    variant: Span,
     weight: f32,
 }
 
-/// One name (primary or alias) of one entry, as token ids.
-#[derive(Debug, Clone)]
+/// A byte range `start..end` of a string arena.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// One name (primary or alias) of one entry, as token ids. Plain data: its tokens lie in
+/// `NameIndex::name_tokens` (read them through `NameIndex::name_tokens`), so the millions of
+/// names of a large list hold no allocation of their own.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct IndexedName {
     /// Index of the entry in the matcher's entry list.
     pub(crate) entry: u32,
     /// 0 for the primary name, k for the k-th alias.
     pub(crate) name_number: u16,
-    tokens: Box<[u32]>,
-    total_weight: f32,
-    /// The weight of the name's heaviest token (bounds what a query initial can add).
-    max_weight: f32,
     /// Whether the name has a single-letter token (an initial), which may align with any
     /// query token of the same first letter: the search cannot bound such names cheaply and
     /// scores them in full once reached.
     has_initial: bool,
+    /// The name's token ids, in name order, are `NameIndex::name_tokens[token_start..token_end]`.
+    token_start: u32,
+    token_end: u32,
+    total_weight: f32,
+    /// The weight of the name's heaviest token (bounds what a query initial can add).
+    max_weight: f32,
 }
 
 /// A vocabulary token a query token agrees with on its own, and how: exactly the pairs for
@@ -101,27 +117,69 @@ impl PreparedQuery {
     }
 }
 
+/// The index. Built once and never changed, so every part is laid out flat: a few large
+/// allocations (arrays of ids with offsets into them) instead of millions of small ones,
+/// which at a million entries cost more in allocator overhead and in heap pages pinned
+/// between freed build temporaries than the data itself.
 #[derive(Debug, Default)]
 pub(crate) struct NameIndex {
     /// Unique per built index: keys the per-thread neighbour cache.
     id: u64,
-    vocabulary: Vec<VocabularyToken>,
-    /// Token id → the token's first byte (read for every name a search reaches).
-    first_bytes: Vec<u8>,
-    token_ids: FxHashMap<Box<str>, u32>,
+    vocabulary: Vocabulary,
     names: Vec<IndexedName>,
+    /// The token ids of every name, back to back (see `IndexedName::token_start`).
+    name_tokens: Vec<u32>,
     /// Token id → ids of the names holding it that have no initial, ascending, each once.
-    postings: Vec<Vec<u32>>,
+    postings: FlatLists,
     /// Token id → ids of the names holding it that have an initial (see
     /// `IndexedName::has_initial`), likewise: admitted even when the pruning admits no new
     /// names. The two lists never share a name, so the search loop need not look at names.
-    initial_postings: Vec<Vec<u32>>,
-    /// Hash of a token or of one of its one-character deletions → token ids.
-    deletion_neighbours: FxHashMap<u64, Vec<u32>>,
-    /// Spelling-variant key → ids of the tokens of at least MIN_VARIANT_TOKEN_LEN letters.
-    variant_neighbours: FxHashMap<Box<str>, Vec<u32>>,
+    initial_postings: FlatLists,
+    /// Hash of a token or of one of its one-character deletions → token ids, ascending.
+    deletion_neighbours: KeyedLists,
+    /// Hash of a spelling-variant key → ids of the tokens of at least MIN_VARIANT_TOKEN_LEN
+    /// letters with a variant key of that hash, ascending. Hashes may collide: a lookup keeps
+    /// the tokens whose key is the one asked for (`NameIndex::variant_neighbours`).
+    variant_neighbours: KeyedLists,
     /// Weight given to a query token absent from the vocabulary (as rare as the rarest).
     unseen_token_weight: f32,
+}
+
+/// Every normalised token in the lists, numbered from 0 in order of first appearance.
+#[derive(Debug, Default)]
+struct Vocabulary {
+    tokens: Vec<VocabularyToken>,
+    /// Token id → the token's first byte (read for every name a search reaches; dense, so
+    /// that the bound for names with initials stays in cache).
+    first_bytes: Vec<u8>,
+    /// Every token's text and variant key, back to back (see `VocabularyToken`): one
+    /// allocation instead of two per token.
+    strings: String,
+    /// xxh3 hash of a token's text → its id. Keyed by the hash so that the text is stored
+    /// once, in `strings`; a lookup compares the text found there with the one asked for.
+    ids: FxHashMap<u64, u32>,
+    /// Tokens whose text hashes like that of an earlier, different token (64-bit hashes:
+    /// expected empty), by text.
+    colliding_ids: FxHashMap<Box<str>, u32>,
+}
+
+/// Lists of ids numbered `0..n`, built once, stored back to back: list `i` is
+/// `ids[starts[i]..starts[i + 1]]`.
+#[derive(Debug, Default)]
+struct FlatLists {
+    /// `n + 1` ascending offsets into `ids`, from 0 to `ids.len()`.
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+/// Lists of ids filed under 64-bit keys, built once: a hash table from each key to the range
+/// of its list in one flat array.
+#[derive(Debug, Default)]
+struct KeyedLists {
+    /// Key → (start, end) of its list in `ids`.
+    ranges: FxHashMap<u64, (u32, u32)>,
+    /// Every list, back to back.
+    ids: Vec<u32>,
 }
 
 /// Per-thread scratch space for a search, reused so that a search does not allocate in
@@ -187,112 +245,161 @@ impl NeighbourCache {
 
 impl NameIndex {
     /// Builds the index over `names`: (entry index, name number, tokens).
+    ///
+    /// Every part is built at its final size where that size is known (name tokens, names,
+    /// postings, neighbour lists), so that what the index keeps is a few large blocks and
+    /// what the build frees (the names' token strings, the grown vocabulary's old buffers,
+    /// the neighbour keys) goes back to the system in large blocks too.
     pub(crate) fn build(names: Vec<(u32, u16, Vec<Token>)>) -> Self {
-        let mut index = NameIndex {
-            id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
-            ..NameIndex::default()
-        };
-        let mut document_frequency: Vec<u32> = Vec::new();
+        let token_count: usize = names.iter().map(|(_, _, tokens)| tokens.len()).sum();
+        let mut vocabulary = Vocabulary::default();
         let mut kinds: Vec<TokenKind> = Vec::new();
-        let mut name_tokens: Vec<(u32, u16, Vec<u32>)> = Vec::with_capacity(names.len());
+        // Token id → number of names holding it, without an initial and with one: the
+        // document frequency, and the lengths of the two posting lists.
+        let mut plain_counts: Vec<u32> = Vec::new();
+        let mut initial_counts: Vec<u32> = Vec::new();
+        let mut name_tokens: Vec<u32> = Vec::with_capacity(token_count);
+        let mut indexed: Vec<IndexedName> = Vec::with_capacity(names.len());
+        let mut distinct: Vec<u32> = Vec::new();
         for (entry, name_number, tokens) in names {
-            let mut ids: Vec<u32> = Vec::with_capacity(tokens.len());
+            let token_start = name_tokens.len();
             for token in tokens {
-                let next_id = index.vocabulary.len() as u32;
-                let id = *index
-                    .token_ids
-                    .entry(token.text.as_str().into())
-                    .or_insert(next_id);
-                if id == next_id {
-                    index.vocabulary.push(VocabularyToken {
-                        variant: variant_key(&token.text).into(),
-                        text: token.text.into(),
-                        weight: 0.0,
-                    });
-                    document_frequency.push(0);
+                let (id, new) = vocabulary.intern(&token.text);
+                if new {
                     kinds.push(token.kind);
+                    plain_counts.push(0);
+                    initial_counts.push(0);
                 }
-                ids.push(id);
+                name_tokens.push(id);
             }
-            let mut distinct = ids.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            for id in distinct {
-                document_frequency[id as usize] += 1;
+            let ids = &name_tokens[token_start..];
+            let has_initial = ids.iter().any(|&id| vocabulary.text(id).len() == 1);
+            distinct_ids(ids, &mut distinct);
+            let counts = if has_initial {
+                &mut initial_counts
+            } else {
+                &mut plain_counts
+            };
+            for &id in &distinct {
+                counts[id as usize] += 1;
             }
-            name_tokens.push((entry, name_number, ids));
+            indexed.push(IndexedName {
+                entry,
+                name_number,
+                has_initial,
+                token_start: to_u32(token_start),
+                token_end: to_u32(name_tokens.len()),
+                total_weight: 0.0,
+                max_weight: 0.0,
+            });
         }
 
-        let name_count = name_tokens.len().max(1) as f32;
+        let name_count = indexed.len().max(1) as f32;
         let rarity = |frequency: u32| (1.0 + name_count / frequency.max(1) as f32).ln();
-        for (id, token) in index.vocabulary.iter_mut().enumerate() {
+        for (id, token) in vocabulary.tokens.iter_mut().enumerate() {
             let factor = if kinds[id].is_weak() {
                 WEAK_TOKEN_FACTOR
             } else {
                 1.0
             };
-            token.weight = rarity(document_frequency[id]) * factor;
+            token.weight = rarity(plain_counts[id] + initial_counts[id]) * factor;
         }
-        index.unseen_token_weight = rarity(1);
-        index.first_bytes = index
-            .vocabulary
-            .iter()
-            .map(|t| t.text.as_bytes()[0])
-            .collect();
-
-        index.postings = vec![Vec::new(); index.vocabulary.len()];
-        index.initial_postings = vec![Vec::new(); index.vocabulary.len()];
-        for (name_id, (entry, name_number, ids)) in name_tokens.into_iter().enumerate() {
-            let total_weight = ids
+        drop(kinds);
+        for name in &mut indexed {
+            let ids = &name_tokens[name.token_start as usize..name.token_end as usize];
+            name.total_weight = ids.iter().map(|&id| vocabulary.weight(id)).sum();
+            name.max_weight = ids
                 .iter()
-                .map(|&id| index.vocabulary[id as usize].weight)
-                .sum();
-            let has_initial = ids
-                .iter()
-                .any(|&id| index.vocabulary[id as usize].text.len() == 1);
-            for &id in &ids {
-                let posting = if has_initial {
-                    &mut index.initial_postings[id as usize]
-                } else {
-                    &mut index.postings[id as usize]
-                };
-                if posting.last() != Some(&(name_id as u32)) {
-                    posting.push(name_id as u32);
-                }
-            }
-            let max_weight = ids
-                .iter()
-                .map(|&id| index.vocabulary[id as usize].weight)
+                .map(|&id| vocabulary.weight(id))
                 .fold(0.0, f32::max);
-            index.names.push(IndexedName {
-                entry,
-                name_number,
-                tokens: ids.into_boxed_slice(),
-                total_weight,
-                max_weight,
-                has_initial,
-            });
         }
 
-        for (id, token) in index.vocabulary.iter().enumerate() {
-            let id = id as u32;
-            if token.text.len() >= MIN_FUZZY_TOKEN_LEN {
-                for_each_deletion_key(&token.text, |key| {
-                    index.deletion_neighbours.entry(key).or_default().push(id);
-                });
-            }
-            if token.text.len() >= MIN_VARIANT_TOKEN_LEN {
-                index
-                    .variant_neighbours
-                    .entry(token.variant.clone())
-                    .or_default()
-                    .push(id);
+        let mut postings = FlatListsFiller::new(&plain_counts);
+        let mut initial_postings = FlatListsFiller::new(&initial_counts);
+        drop((plain_counts, initial_counts));
+        for (name_id, name) in indexed.iter().enumerate() {
+            let ids = &name_tokens[name.token_start as usize..name.token_end as usize];
+            distinct_ids(ids, &mut distinct);
+            let lists = if name.has_initial {
+                &mut initial_postings
+            } else {
+                &mut postings
+            };
+            for &id in &distinct {
+                lists.push(id, name_id as u32);
             }
         }
-        for ids in index.deletion_neighbours.values_mut() {
-            ids.dedup();
+
+        let mut deletion_keys: Vec<(u64, u32)> = Vec::new();
+        let mut variant_keys: Vec<(u64, u32)> = Vec::new();
+        for id in 0..to_u32(vocabulary.len()) {
+            let text = vocabulary.text(id);
+            if text.len() >= MIN_FUZZY_TOKEN_LEN {
+                for_each_deletion_key(text, |key| deletion_keys.push((key, id)));
+            }
+            if text.len() >= MIN_VARIANT_TOKEN_LEN {
+                variant_keys.push((xxh3_64(vocabulary.variant(id).as_bytes()), id));
+            }
         }
+
+        vocabulary.shrink_to_fit();
+        let index = NameIndex {
+            id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
+            unseen_token_weight: rarity(1),
+            vocabulary,
+            names: indexed,
+            name_tokens,
+            postings: postings.finish(),
+            initial_postings: initial_postings.finish(),
+            deletion_neighbours: KeyedLists::from_pairs(deletion_keys),
+            variant_neighbours: KeyedLists::from_pairs(variant_keys),
+        };
+        debug_assert_eq!(index.postings.len(), index.vocabulary.len());
+        debug_assert_eq!(index.initial_postings.len(), index.vocabulary.len());
+        // The names' token ranges tile `name_tokens`, in name order.
+        debug_assert!(index
+            .names
+            .windows(2)
+            .all(|pair| pair[0].token_end == pair[1].token_start));
+        debug_assert_eq!(
+            index.names.last().map_or(0, |name| name.token_end as usize),
+            index.name_tokens.len()
+        );
         index
+    }
+
+    /// The token ids of a name, in name order.
+    #[inline]
+    fn name_tokens(&self, name: &IndexedName) -> &[u32] {
+        &self.name_tokens[name.token_start as usize..name.token_end as usize]
+    }
+
+    /// Ids of the names without an initial that hold `token`, ascending.
+    #[inline]
+    fn postings(&self, token: u32) -> &[u32] {
+        self.postings.get(token)
+    }
+
+    /// Ids of the names with an initial that hold `token`, ascending.
+    #[inline]
+    fn initial_postings(&self, token: u32) -> &[u32] {
+        self.initial_postings.get(token)
+    }
+
+    /// Tokens filed under a deletion key (see `for_each_deletion_key`), ascending.
+    #[inline]
+    fn deletion_neighbours(&self, key: u64) -> &[u32] {
+        self.deletion_neighbours.get(key)
+    }
+
+    /// Tokens of at least MIN_VARIANT_TOKEN_LEN letters whose variant key is `variant`,
+    /// ascending.
+    fn variant_neighbours<'a>(&'a self, variant: &'a str) -> impl Iterator<Item = u32> + 'a {
+        self.variant_neighbours
+            .get(xxh3_64(variant.as_bytes()))
+            .iter()
+            .copied()
+            .filter(move |&id| self.vocabulary.variant(id) == variant)
     }
 
     pub(crate) fn name_count(&self) -> usize {
@@ -310,8 +417,8 @@ impl NameIndex {
     /// The weight a query token gets: its rarity in the lists, or the rarest weight if the
     /// lists do not have it; weak tokens are lowered.
     pub(crate) fn query_weight(&self, token: &Token) -> f32 {
-        match self.token_ids.get(token.text.as_str()) {
-            Some(&id) => self.vocabulary[id as usize].weight,
+        match self.vocabulary.id(&token.text) {
+            Some(id) => self.vocabulary.weight(id),
             None if token.kind.is_weak() => self.unseen_token_weight * WEAK_TOKEN_FACTOR,
             None => self.unseen_token_weight,
         }
@@ -402,23 +509,18 @@ impl NameIndex {
                 });
             }
         };
-        if let Some(&id) = self.token_ids.get(text) {
+        if let Some(id) = self.vocabulary.id(text) {
             consider(id);
         }
         if text.len() >= MIN_FUZZY_TOKEN_LEN {
             for_each_deletion_key(text, |key| {
-                for &id in self.deletion_neighbours.get(&key).into_iter().flatten() {
+                for &id in self.deletion_neighbours(key) {
                     consider(id);
                 }
             });
         }
         if text.len() >= MIN_VARIANT_TOKEN_LEN {
-            for &id in self
-                .variant_neighbours
-                .get(variant.as_str())
-                .into_iter()
-                .flatten()
-            {
+            for id in self.variant_neighbours(&variant) {
                 consider(id);
             }
         }
@@ -435,8 +537,8 @@ impl NameIndex {
         }
         for split in 2..text.len() - 1 {
             let (left, right) = text.split_at(split);
-            let left_exact = self.token_ids.get(left).copied();
-            let right_exact = self.token_ids.get(right).copied();
+            let left_exact = self.vocabulary.id(left);
+            let right_exact = self.vocabulary.id(right);
             if let Some(left_id) = left_exact {
                 let right_similar = self.similar_tokens(right);
                 if !right_similar.is_empty() {
@@ -508,10 +610,10 @@ impl NameIndex {
                 for (token_id, similarity) in reached {
                     let similarity = similarity as f32;
                     let query_gain = query_token.weight * similarity;
-                    let candidate_gain = self.vocabulary[token_id as usize].weight * similarity;
-                    let posting = &self.postings[token_id as usize];
+                    let candidate_gain = self.vocabulary.weight(token_id) * similarity;
+                    let posting = self.postings(token_id);
                     // Names with an initial may gain from any query token: always admitted.
-                    for &name_id in &self.initial_postings[token_id as usize] {
+                    for &name_id in self.initial_postings(token_id) {
                         scratch.credit(name_id, query_gain, candidate_gain, true);
                     }
                     if may_add_names || posting.len() < scratch.touched.len() * 4 {
@@ -522,7 +624,7 @@ impl NameIndex {
                         for slot in 0..scratch.touched.len() {
                             let name_id = scratch.touched[slot];
                             let name = &self.names[name_id as usize];
-                            if !name.has_initial && name.tokens.contains(&token_id) {
+                            if !name.has_initial && self.name_tokens(name).contains(&token_id) {
                                 scratch.credit(name_id, query_gain, candidate_gain, false);
                             }
                         }
@@ -571,7 +673,7 @@ impl NameIndex {
                     continue;
                 }
                 candidate_views.clear();
-                candidate_views.extend(name.tokens.iter().map(|&id| self.view(id)));
+                candidate_views.extend(self.name_tokens(name).iter().map(|&id| self.view(id)));
                 let score = self.score_name(query, &query_views, name, &candidate_views, false);
                 if score.score >= min_score {
                     visit(name_id, score);
@@ -592,7 +694,8 @@ impl NameIndex {
         query_credit: f32,
         candidate_credit: f32,
     ) -> f64 {
-        if query.tokens.len() > MAX_ALIGNED_TOKENS || name.tokens.len() > MAX_ALIGNED_TOKENS {
+        let tokens = self.name_tokens(name);
+        if query.tokens.len() > MAX_ALIGNED_TOKENS || tokens.len() > MAX_ALIGNED_TOKENS {
             // The aligner truncates such names, which changes its totals: no bound.
             return 1.0;
         }
@@ -600,9 +703,9 @@ impl NameIndex {
         let mut candidate_total = 0.0f64;
         let mut candidate_extra = 0.0f64;
         let mut previous_shared = false;
-        for &id in name.tokens.iter() {
-            let letter = letter_bit(self.first_bytes[id as usize]);
-            let weight = self.vocabulary[id as usize].weight as f64;
+        for &id in tokens {
+            let letter = letter_bit(self.vocabulary.first_byte(id));
+            let weight = self.vocabulary.weight(id) as f64;
             name_letters |= letter;
             candidate_total += weight;
             let shared = query.letters & letter != 0;
@@ -643,12 +746,12 @@ impl NameIndex {
         query_credit: f32,
         candidate_credit: f32,
     ) -> f64 {
-        let tokens = &name.tokens;
+        let tokens = self.name_tokens(name);
         if query.tokens.len() > MAX_ALIGNED_TOKENS || tokens.len() > MAX_ALIGNED_TOKENS {
             // The aligner truncates such names, which changes its totals: no bound.
             return 1.0;
         }
-        let text = |j: usize| self.vocabulary[tokens[j] as usize].text.as_bytes();
+        let text = |j: usize| self.vocabulary.text(tokens[j]).as_bytes();
         // Tokens that may take part in a compound pair, as bit sets.
         let (mut query_compound, mut candidate_compound) = (0u32, 0u32);
         if query.compounds {
@@ -695,8 +798,10 @@ impl NameIndex {
         let mut candidate_total = 0.0f64;
         let mut candidate_extra = 0.0f64;
         for (j, &id) in tokens.iter().enumerate() {
-            let token = &self.vocabulary[id as usize];
-            let (candidate, weight) = (token.text.as_bytes(), token.weight as f64);
+            let (candidate, weight) = (
+                self.vocabulary.text(id).as_bytes(),
+                self.vocabulary.weight(id) as f64,
+            );
             candidate_total += weight;
             let best = if candidate_compound & (1 << j) != 0 {
                 1.0
@@ -726,7 +831,7 @@ impl NameIndex {
         let mut candidate_views: Vec<TokenView> = Vec::with_capacity(16);
         for (name_id, name) in self.names.iter().enumerate() {
             candidate_views.clear();
-            candidate_views.extend(name.tokens.iter().map(|&id| self.view(id)));
+            candidate_views.extend(self.name_tokens(name).iter().map(|&id| self.view(id)));
             let score = score_tokens(&query_views, &candidate_views, false);
             if score.score >= min_score {
                 visit(name_id as u32, score);
@@ -737,7 +842,11 @@ impl NameIndex {
     /// Scores `query` against one name, with the explanation.
     pub(crate) fn explain(&self, query: &PreparedQuery, name_id: u32) -> NameScore {
         let name = &self.names[name_id as usize];
-        let candidate_views: Vec<TokenView> = name.tokens.iter().map(|&id| self.view(id)).collect();
+        let candidate_views: Vec<TokenView> = self
+            .name_tokens(name)
+            .iter()
+            .map(|&id| self.view(id))
+            .collect();
         self.score_name(query, &query.views(), name, &candidate_views, true)
     }
 
@@ -752,16 +861,15 @@ impl NameIndex {
         candidate_views: &[TokenView],
         explain: bool,
     ) -> NameScore {
+        let candidate_tokens = self.name_tokens(name);
         align_tokens(
             query_views,
             candidate_views,
             explain,
             query.compound_possible,
             |i, j| {
-                let (query_token, candidate_token) = (&query.tokens[i], name.tokens[j]);
-                if query_token.text.len() == 1
-                    || self.vocabulary[candidate_token as usize].text.len() == 1
-                {
+                let (query_token, candidate_token) = (&query.tokens[i], candidate_tokens[j]);
+                if query_token.text.len() == 1 || self.vocabulary.text(candidate_token).len() == 1 {
                     return token_similarity(&query_views[i], &candidate_views[j]);
                 }
                 query_token
@@ -774,51 +882,251 @@ impl NameIndex {
     }
 
     fn view(&self, token_id: u32) -> TokenView<'_> {
-        let token = &self.vocabulary[token_id as usize];
+        let token = &self.vocabulary.tokens[token_id as usize];
         TokenView {
-            text: &token.text,
+            text: self.vocabulary.str(token.text),
             weight: token.weight,
-            variant: &token.variant,
+            variant: self.vocabulary.str(token.variant),
         }
     }
 
-    /// Approximate heap bytes held by the index (for the scale benchmark).
+    /// Heap bytes held by the index (for the scale benchmark): the capacity of every array
+    /// and hash table, without the allocator's own overhead (a few dozen allocations).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let vocabulary: usize = self
-            .vocabulary
-            .iter()
-            .map(|t| std::mem::size_of::<VocabularyToken>() + t.text.len() + t.variant.len())
-            .sum();
-        let token_ids = self.token_ids.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 8);
-        let names: usize = self
-            .names
-            .iter()
-            .map(|n| std::mem::size_of::<IndexedName>() + n.tokens.len() * 4)
-            .sum();
-        let postings: usize = self
-            .postings
-            .iter()
-            .chain(&self.initial_postings)
-            .map(|p| 24 + p.capacity() * 4)
-            .sum();
-        let deletions: usize = self
-            .deletion_neighbours
-            .values()
-            .map(|ids| 8 + 24 + 8 + ids.capacity() * 4)
-            .sum();
-        let variant: usize = self
-            .variant_neighbours
-            .iter()
-            .map(|(key, ids)| 16 + key.len() + 24 + 8 + ids.capacity() * 4)
-            .sum();
-        vocabulary
-            + self.first_bytes.capacity()
-            + token_ids
-            + names
-            + postings
-            + deletions
-            + variant
+        self.vocabulary.heap_bytes()
+            + vec_bytes(&self.names)
+            + vec_bytes(&self.name_tokens)
+            + self.postings.heap_bytes()
+            + self.initial_postings.heap_bytes()
+            + self.deletion_neighbours.heap_bytes()
+            + self.variant_neighbours.heap_bytes()
     }
+}
+
+impl Vocabulary {
+    fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The id of the token spelled `text`, if the lists have it.
+    fn id(&self, text: &str) -> Option<u32> {
+        match self.ids.get(&xxh3_64(text.as_bytes())) {
+            Some(&id) if self.text(id) == text => Some(id),
+            Some(_) => self.colliding_ids.get(text).copied(),
+            None => None,
+        }
+    }
+
+    /// The id of the token spelled `text`, added if new; and whether it was.
+    fn intern(&mut self, text: &str) -> (u32, bool) {
+        if let Some(id) = self.id(text) {
+            return (id, false);
+        }
+        let id = to_u32(self.tokens.len());
+        match self.ids.entry(xxh3_64(text.as_bytes())) {
+            Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+            Entry::Occupied(_) => {
+                self.colliding_ids.insert(text.into(), id);
+            }
+        }
+        let text_span = self.push_str(text);
+        let variant_span = self.push_str(&variant_key(text));
+        self.tokens.push(VocabularyToken {
+            text: text_span,
+            variant: variant_span,
+            weight: 0.0,
+        });
+        self.first_bytes.push(text.as_bytes()[0]);
+        (id, true)
+    }
+
+    fn push_str(&mut self, text: &str) -> Span {
+        let start = to_u32(self.strings.len());
+        self.strings.push_str(text);
+        Span {
+            start,
+            end: to_u32(self.strings.len()),
+        }
+    }
+
+    #[inline]
+    fn str(&self, span: Span) -> &str {
+        &self.strings[span.start as usize..span.end as usize]
+    }
+
+    #[inline]
+    fn text(&self, id: u32) -> &str {
+        self.str(self.tokens[id as usize].text)
+    }
+
+    #[inline]
+    fn variant(&self, id: u32) -> &str {
+        self.str(self.tokens[id as usize].variant)
+    }
+
+    #[inline]
+    fn weight(&self, id: u32) -> f32 {
+        self.tokens[id as usize].weight
+    }
+
+    #[inline]
+    fn first_byte(&self, id: u32) -> u8 {
+        self.first_bytes[id as usize]
+    }
+
+    /// Releases the spare capacity the vocabulary grew with (it is complete once built).
+    fn shrink_to_fit(&mut self) {
+        self.tokens.shrink_to_fit();
+        self.first_bytes.shrink_to_fit();
+        self.strings.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        self.colliding_ids.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.tokens)
+            + vec_bytes(&self.first_bytes)
+            + self.strings.capacity()
+            + map_bytes(&self.ids)
+            + map_bytes(&self.colliding_ids)
+            + self
+                .colliding_ids
+                .keys()
+                .map(|text| text.len())
+                .sum::<usize>()
+    }
+}
+
+impl FlatLists {
+    /// List `i`.
+    #[inline]
+    fn get(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.ids[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+
+    /// Number of lists.
+    fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.starts) + vec_bytes(&self.ids)
+    }
+}
+
+/// Fills [`FlatLists`] whose lengths are known beforehand: each list's ids are pushed in the
+/// order they are to be read, the lists in any order.
+struct FlatListsFiller {
+    lists: FlatLists,
+    /// List → where its next id goes in `lists.ids`.
+    next: Vec<u32>,
+}
+
+impl FlatListsFiller {
+    fn new(lengths: &[u32]) -> Self {
+        let mut starts: Vec<u32> = Vec::with_capacity(lengths.len() + 1);
+        let mut total = 0u32;
+        starts.push(0);
+        for &length in lengths {
+            total = total
+                .checked_add(length)
+                .expect("index lists hold fewer than 2^32 ids");
+            starts.push(total);
+        }
+        FlatListsFiller {
+            next: starts[..lengths.len()].to_vec(),
+            lists: FlatLists {
+                starts,
+                ids: vec![0; total as usize],
+            },
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, list: u32, id: u32) {
+        let next = &mut self.next[list as usize];
+        debug_assert!(
+            *next < self.lists.starts[list as usize + 1],
+            "list {list} overfilled"
+        );
+        self.lists.ids[*next as usize] = id;
+        *next += 1;
+    }
+
+    fn finish(self) -> FlatLists {
+        debug_assert!(
+            self.next == self.lists.starts[1..],
+            "every list filled to the length it was given"
+        );
+        self.lists
+    }
+}
+
+impl KeyedLists {
+    /// From (key, id) pairs: each key's list holds its ids ascending, each once.
+    fn from_pairs(mut pairs: Vec<(u64, u32)>) -> Self {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let key_count = pairs.chunk_by(|a, b| a.0 == b.0).count();
+        let mut ranges: FxHashMap<u64, (u32, u32)> =
+            FxHashMap::with_capacity_and_hasher(key_count, Default::default());
+        let mut ids: Vec<u32> = Vec::with_capacity(pairs.len());
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let start = to_u32(ids.len());
+            ids.extend(group.iter().map(|&(_, id)| id));
+            ranges.insert(group[0].0, (start, to_u32(ids.len())));
+        }
+        KeyedLists { ranges, ids }
+    }
+
+    /// The ids filed under `key` (none if it has none).
+    #[inline]
+    fn get(&self, key: u64) -> &[u32] {
+        match self.ranges.get(&key) {
+            Some(&(start, end)) => &self.ids[start as usize..end as usize],
+            None => &[],
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        map_bytes(&self.ranges) + vec_bytes(&self.ids)
+    }
+}
+
+/// `ids` without repeats, ascending, into `out`.
+fn distinct_ids(ids: &[u32], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend_from_slice(ids);
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// A length or offset as the index stores it.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).expect("index sizes fit in u32")
+}
+
+/// Heap bytes of a vector's buffer (its capacity, not its length).
+fn vec_bytes<T>(vector: &Vec<T>) -> usize {
+    vector.capacity() * std::mem::size_of::<T>()
+}
+
+/// Heap bytes of a hash table (std's SwissTable): a power-of-two number of buckets, at most
+/// 7/8 full (all but one full below 8), each an entry and a control byte, plus a group of
+/// trailing control bytes.
+fn map_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
+    if map.capacity() == 0 {
+        return 0;
+    }
+    let buckets = if map.capacity() < 8 {
+        (map.capacity() + 1).next_power_of_two()
+    } else {
+        (map.capacity() * 8 / 7).next_power_of_two()
+    };
+    buckets * (std::mem::size_of::<(K, V)>() + 1) + 16
 }
 
 /// Slack under the caller's floor for [`NameIndex::initial_name_bound`]: covers the rounding

@@ -168,16 +168,36 @@ impl Matcher {
     /// A thread that has searched the same normalised name against this matcher before
     /// reuses that search's name matches (`cache`); the result is the same.
     pub fn search(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
+        self.search_index(query, options, true)
+    }
+
+    /// The same as [`Matcher::search`] without the per-thread result cache: every call
+    /// searches the index. For benchmarks of the search itself.
+    pub fn search_uncached(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
+        self.search_index(query, options, false)
+    }
+
+    fn search_index(
+        &self,
+        query: PartyQuery,
+        options: SearchOptions,
+        cached: bool,
+    ) -> Vec<Candidate> {
         let tokens = tokenize(query.name);
         if tokens.is_empty() {
             return Vec::new();
         }
         let floor = name_floor(options);
-        let matches = cache::name_matches(self.cache_id, &tokens, floor, || {
+        let search = || {
             self.name_matches(&tokens, floor, |index, prepared, floor, visit| {
                 index.search(prepared, floor, visit)
             })
-        });
+        };
+        let matches = if cached {
+            cache::name_matches(self.cache_id, &tokens, floor, search)
+        } else {
+            search().into()
+        };
         self.best_candidates(query, options, &matches)
     }
 
