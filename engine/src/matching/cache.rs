@@ -14,77 +14,113 @@
 //! has its own cache (no lock on the hot path), bounded by [`SEARCH_CACHE_CAPACITY`]: when
 //! full it starts over, which costs one search per distinct party afterwards.
 
-use rustc_hash::FxHashMap;
+//! Cache of search results: the names a normalised query reached, with their name scores.
+//!
+//! Parcel feeds name the same parties over and over: a marketplace seller ships thousands of
+//! parcels a day, a courier's manifest repeats its shippers, and amendments and other filers'
+//! copies of a parcel repeat both parties. The index search (credits, bounds, alignment) is
+//! most of a screening's cost, and its result depends on nothing but the query's tokens and
+//! the floor (and the matcher, which is immutable), so a repeated party costs a tokenisation
+//! and a hash lookup.
+//!
+//! What is cached is the name-level result, before the party's country is weighed and before
+//! candidates are merged per entry (`Matcher::search` does both on every call), so a hit gives
+//! exactly what a search would. The cache belongs to its matcher: a list update builds a new
+//! matcher, with an empty cache, and the old one goes with the old matcher.
+//!
+//! One cache serves every screening thread (a party's parcels land on any partition, hence
+//! any worker): it is split into [`SHARDS`] maps, each behind its own `Mutex`, chosen by the
+//! key's hash, so two threads rarely want the same lock and hold it only for a lookup or an
+//! insertion (the search itself runs outside any lock). A `Mutex` rather than an `RwLock`:
+//! the critical sections are a few hundred nanoseconds and half of them write. Bounded by
+//! [`SEARCH_CACHE_CAPACITY`]: a full shard starts over, which costs one search per distinct
+//! party afterwards.
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::normalize::Token;
 
-/// Distinct queries a thread remembers before it starts over. An entry is the normalised
-/// query (≈ 20 bytes) and its reached names (usually none): ≈ 100 bytes with the table, so
-/// ≈ 6 MiB per screening thread when full.
-pub const SEARCH_CACHE_CAPACITY: usize = 65_536;
+/// Distinct queries remembered before a shard starts over. An entry is the normalised query
+/// (≈ 20 bytes) and its reached names (usually none): ≈ 100 bytes with the table, so
+/// ≈ 12 MiB when full.
+pub const SEARCH_CACHE_CAPACITY: usize = 131_072;
 
-/// Source of matcher ids; 0 is never handed out (a `Matcher::default()` is not cached).
-static NEXT_MATCHER_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A fresh id for a newly built matcher.
-pub(crate) fn next_matcher_id() -> u64 {
-    NEXT_MATCHER_ID.fetch_add(1, Ordering::Relaxed)
-}
+/// Independently locked parts of the cache.
+const SHARDS: usize = 16;
 
 /// The names a search reached above its floor, in the order the search visited them: index
 /// name id and name score.
-pub(crate) type NameMatches = Rc<[(u32, f64)]>;
+pub(crate) type NameMatches = Arc<[(u32, f64)]>;
 
-#[derive(Default)]
-struct SearchCache {
-    /// The matcher whose results `results` holds.
-    matcher_id: u64,
-    /// Key (see [`write_key`]) → the search's name matches.
-    results: FxHashMap<Box<str>, NameMatches>,
-    /// Reused buffer the key of a lookup is written into, so that a hit allocates nothing.
-    key: String,
+/// Key (see [`write_key`]) → the search's name matches.
+type Shard = FxHashMap<Box<str>, NameMatches>;
+
+pub(crate) struct SearchCache {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for SearchCache {
+    fn default() -> Self {
+        SearchCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SearchCache {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries: usize = self.shards.iter().map(|shard| lock(shard).len()).sum();
+        formatter
+            .debug_struct("SearchCache")
+            .field("entries", &entries)
+            .finish()
+    }
 }
 
 thread_local! {
-    static SEARCH_CACHE: RefCell<SearchCache> = RefCell::new(SearchCache::default());
+    /// Reused buffer a lookup's key is written into, so that a hit allocates nothing.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// The name matches of the search for `tokens` at `floor` in matcher `matcher_id`: from this
-/// thread's cache, or from `search` (then remembered). `search` must be a pure function of
-/// the three.
-pub(crate) fn name_matches(
-    matcher_id: u64,
-    tokens: &[Token],
-    floor: f64,
-    search: impl FnOnce() -> Vec<(u32, f64)>,
-) -> NameMatches {
-    if matcher_id == 0 {
-        return search().into();
-    }
-    // The cache is taken out of its slot while `search` runs (which may use other
-    // thread-locals, never this one), so no borrow is held across foreign code.
-    let mut cache = SEARCH_CACHE.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
-    if cache.matcher_id != matcher_id || cache.results.len() >= SEARCH_CACHE_CAPACITY {
-        cache.results.clear();
-        cache.matcher_id = matcher_id;
-    }
-    write_key(&mut cache.key, tokens, floor);
-    let matches = match cache.results.get(cache.key.as_str()) {
-        Some(hit) => hit.clone(),
-        None => {
+impl SearchCache {
+    /// The name matches of the search for `tokens` at `floor`: from the cache, or from
+    /// `search` (then remembered). `search` must be a pure function of the two.
+    pub(crate) fn name_matches(
+        &self,
+        tokens: &[Token],
+        floor: f64,
+        search: impl FnOnce() -> Vec<(u32, f64)>,
+    ) -> NameMatches {
+        KEY.with(|key| {
+            let mut key = key.borrow_mut();
+            write_key(&mut key, tokens, floor);
+            let shard = &self.shards[FxBuildHasher.hash_one(key.as_str()) as usize % SHARDS];
+            if let Some(hit) = lock(shard).get(key.as_str()) {
+                return hit.clone();
+            }
+            // Searched outside the lock: another thread may search the same name meanwhile,
+            // and both insert the same result.
             let computed: NameMatches = search().into();
-            cache
-                .results
-                .insert(cache.key.as_str().into(), computed.clone());
+            let mut shard = lock(shard);
+            if shard.len() >= SEARCH_CACHE_CAPACITY / SHARDS {
+                shard.clear();
+            }
+            shard.insert(key.as_str().into(), computed.clone());
             computed
-        }
-    };
-    SEARCH_CACHE.with(|slot| *slot.borrow_mut() = cache);
-    matches
+        })
+    }
+}
+
+/// Locks a shard; a panic elsewhere while it was held (there is no code that can panic under
+/// the lock) leaves a map that is still whole.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The cache key: the floor's bits, then each token's text after a space. Tokens are upper-case
@@ -105,38 +141,48 @@ fn write_key(key: &mut String, tokens: &[Token], floor: f64) {
 mod tests {
     use super::*;
     use crate::matching::tokenize;
-    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn a_repeated_query_is_served_from_the_cache_and_a_new_matcher_starts_over() {
-        let searches = Cell::new(0);
+    fn a_repeated_query_is_served_from_the_cache_on_any_thread() {
+        let searches = AtomicUsize::new(0);
         let search = || {
-            searches.set(searches.get() + 1);
+            searches.fetch_add(1, Ordering::Relaxed);
             vec![(7, 0.9), (3, 0.88)]
         };
-        let matcher = next_matcher_id();
-        let first = name_matches(matcher, &tokenize("Acme Trading Ltd"), 0.83, search);
+        let cache = SearchCache::default();
+        let first = cache.name_matches(&tokenize("Acme Trading Ltd"), 0.83, search);
         // Same tokens after normalisation: a hit.
-        let second = name_matches(matcher, &tokenize("ACME  trading, LTD."), 0.83, search);
-        assert_eq!(searches.get(), 1);
+        let second = cache.name_matches(&tokenize("ACME  trading, LTD."), 0.83, search);
+        assert_eq!(searches.load(Ordering::Relaxed), 1);
         assert_eq!(&*first, &[(7, 0.9), (3, 0.88)]);
         assert_eq!(first, second);
+        // Another thread finds it too.
+        std::thread::scope(|scope| {
+            scope.spawn(|| cache.name_matches(&tokenize("Acme Trading Ltd"), 0.83, search));
+        });
+        assert_eq!(searches.load(Ordering::Relaxed), 1);
         // Another floor, or other tokens: searched.
-        name_matches(matcher, &tokenize("Acme Trading Ltd"), 0.5, search);
-        name_matches(matcher, &tokenize("Acme Trading"), 0.83, search);
-        assert_eq!(searches.get(), 3);
-        // Another matcher (a list update): searched again.
-        name_matches(
-            next_matcher_id(),
-            &tokenize("Acme Trading Ltd"),
-            0.83,
-            search,
-        );
-        assert_eq!(searches.get(), 4);
-        // Matcher id 0 (a default matcher) is never cached.
-        name_matches(0, &tokenize("Acme Trading Ltd"), 0.83, search);
-        name_matches(0, &tokenize("Acme Trading Ltd"), 0.83, search);
-        assert_eq!(searches.get(), 6);
+        cache.name_matches(&tokenize("Acme Trading Ltd"), 0.5, search);
+        cache.name_matches(&tokenize("Acme Trading"), 0.83, search);
+        assert_eq!(searches.load(Ordering::Relaxed), 3);
+        // Another cache (another matcher): searched again.
+        SearchCache::default().name_matches(&tokenize("Acme Trading Ltd"), 0.83, search);
+        assert_eq!(searches.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_full_shard_starts_over() {
+        let cache = SearchCache::default();
+        let names: Vec<String> = (0..SEARCH_CACHE_CAPACITY + SHARDS)
+            .map(|i| format!("NAME{i}"))
+            .collect();
+        for name in &names {
+            cache.name_matches(&tokenize(name), 0.8, Vec::new);
+        }
+        let entries: usize = cache.shards.iter().map(|shard| lock(shard).len()).sum();
+        assert!(entries <= SEARCH_CACHE_CAPACITY, "{entries}");
+        assert!(entries > 0);
     }
 
     #[test]

@@ -100,9 +100,8 @@ pub struct SearchOptions {
 pub struct Matcher {
     entries: Vec<WatchEntry>,
     index: NameIndex,
-    /// Unique per built matcher: keys the per-thread cache of search results (`cache`);
-    /// 0 (a default, empty matcher) is not cached.
-    cache_id: u64,
+    /// Results of earlier searches, shared by every thread searching this matcher (`cache`).
+    search_cache: cache::SearchCache,
 }
 
 impl Matcher {
@@ -126,7 +125,7 @@ impl Matcher {
         Matcher {
             entries,
             index,
-            cache_id: cache::next_matcher_id(),
+            search_cache: cache::SearchCache::default(),
         }
     }
 
@@ -165,14 +164,14 @@ impl Matcher {
     /// The best candidates for a party, best first (ties by list and id, so that results are
     /// deterministic), one per entry.
     ///
-    /// A thread that has searched the same normalised name against this matcher before
-    /// reuses that search's name matches (`cache`); the result is the same.
+    /// A name searched before (the same tokens once normalised, by any thread) is answered
+    /// from the matcher's cache of name matches (`cache`); the result is the same.
     pub fn search(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
         self.search_index(query, options, true)
     }
 
-    /// The same as [`Matcher::search`] without the per-thread result cache: every call
-    /// searches the index. For benchmarks of the search itself.
+    /// The same as [`Matcher::search`] without the result cache: every call searches the
+    /// index. For benchmarks of the search itself.
     pub fn search_uncached(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
         self.search_index(query, options, false)
     }
@@ -194,7 +193,7 @@ impl Matcher {
             })
         };
         let matches = if cached {
-            cache::name_matches(self.cache_id, &tokens, floor, search)
+            self.search_cache.name_matches(&tokens, floor, search)
         } else {
             search().into()
         };
