@@ -45,8 +45,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::normalize::Token;
 
 /// Distinct queries remembered before a shard starts over. An entry is the normalised query
-/// (≈ 20 bytes) and its reached names (usually none): ≈ 100 bytes with the table, so
-/// ≈ 12 MiB when full.
+/// (≈ 20 bytes) and its reached names (usually none): by estimate (not measured) ≈ 100 bytes
+/// with the table, so ≈ 12 MiB when full.
 pub const SEARCH_CACHE_CAPACITY: usize = 131_072;
 
 /// Independently locked parts of the cache.
