@@ -799,49 +799,139 @@ async fn acknowledge(
     while open || !pending.is_empty() {
         tokio::select! {
             outcome = outcomes.recv(), if open => match outcome {
-                Some(outcome) => pending.push(async move {
-                    let delivered = matches!(outcome.delivery, Delivery::Pending(_));
-                    let result = match outcome.delivery {
-                        Delivery::Pending(delivery) => match delivery.await {
-                            Ok(Ok(_)) => Ok(()),
-                            Ok(Err((error, _))) => Err(error),
-                            Err(_cancelled) => Err(KafkaError::Canceled),
-                        },
-                        Delivery::Nothing => Ok(()),
-                        Delivery::Failed(error) => Err(error),
-                    };
-                    (outcome.partition, outcome.offset, outcome.timestamp_ms, delivered, result, outcome._permit)
-                }),
+                Some(outcome) => {
+                    pending.push(delivered(outcome));
+                    // Take every outcome already queued in the same round.
+                    while let Ok(outcome) = outcomes.try_recv() {
+                        pending.push(delivered(outcome));
+                    }
+                }
                 None => open = false,
             },
-            Some((partition, offset, timestamp_ms, delivered, result, permit)) = pending.next(), if !pending.is_empty() => {
-                if let Err(source) = result {
-                    tracing::error!(partition, offset, error = %source, "delivery failed; stopping without committing it");
-                    return Err(PipelineError::Delivery { partition, offset, source });
-                }
-                stats.acknowledged.fetch_add(1, Ordering::Relaxed);
-                if timestamp_ms > 0 {
-                    let now_ms = chrono::Utc::now().timestamp_millis();
-                    let millis = now_ms.saturating_sub(timestamp_ms).max(0) as u64;
-                    let micros = millis.saturating_mul(1000).max(1);
-                    let _ = lock(&stats.end_to_end_micros).record(micros.min(3_600_000_000));
-                    // SPEC §9: to the decision's (or rejection's) delivery; a duplicate has none.
-                    if delivered {
-                        stats.metrics.end_to_end_latency.observe(millis as f64 / 1000.0);
+            Some(first) = pending.next(), if !pending.is_empty() => {
+                // Every other delivery already settled is handled in the same round: one
+                // lock of the tracker and of the latency histogram, one stored offset per
+                // partition, instead of one of each per record.
+                let mut settled = vec![first];
+                while settled.len() < MAX_SETTLED_PER_ROUND {
+                    match pending.next().now_or_never() {
+                        Some(Some(next)) => settled.push(next),
+                        _ => break,
                     }
                 }
-                let advanced = lock(&shared.tracker).finish(partition, offset);
-                if let Some(next) = advanced {
-                    // store_offset stores offset + 1: pass the last done offset.
-                    if let Err(error) = consumer.store_offset(&topic, partition, next - 1) {
-                        tracing::debug!(%error, partition, "offset not stored (partition revoked?)");
-                    }
-                }
-                drop(permit);
+                acknowledge_settled(settled, &shared, &consumer, &topic, &stats)?;
             }
         }
     }
     Ok(())
+}
+
+/// Most settled deliveries the acker handles in one round (bounds how long it holds the
+/// offset tracker's lock).
+const MAX_SETTLED_PER_ROUND: usize = 1024;
+
+/// A record's outcome once its delivery settled.
+struct Settled {
+    partition: i32,
+    offset: i64,
+    timestamp_ms: i64,
+    /// Whether something was published (a duplicate publishes nothing).
+    delivered: bool,
+    result: Result<(), KafkaError>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Waits for the delivery of `outcome`, if it has one.
+async fn delivered(outcome: Outcome) -> Settled {
+    let delivered = matches!(outcome.delivery, Delivery::Pending(_));
+    let result = match outcome.delivery {
+        Delivery::Pending(delivery) => match delivery.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((error, _))) => Err(error),
+            Err(_cancelled) => Err(KafkaError::Canceled),
+        },
+        Delivery::Nothing => Ok(()),
+        Delivery::Failed(error) => Err(error),
+    };
+    Settled {
+        partition: outcome.partition,
+        offset: outcome.offset,
+        timestamp_ms: outcome.timestamp_ms,
+        delivered,
+        result,
+        _permit: outcome._permit,
+    }
+}
+
+/// Marks settled records done (in the order they settled): counts them, records their
+/// end-to-end latency, and stores each partition's new committable offset. A failed delivery
+/// stops the pipeline; the records done before it in `settled` are still stored.
+fn acknowledge_settled(
+    settled: Vec<Settled>,
+    shared: &Shared,
+    consumer: &StreamConsumer<PipelineContext>,
+    topic: &str,
+    stats: &PipelineStats,
+) -> Result<(), PipelineError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut latencies_micros: Vec<u64> = Vec::with_capacity(settled.len());
+    // Partition → the offset after its last done record, for those that advanced.
+    let mut advanced: Vec<(i32, i64)> = Vec::new();
+    // The record whose delivery failed, and why.
+    let mut failure: Option<(i32, i64, KafkaError)> = None;
+    {
+        let mut tracker = lock(&shared.tracker);
+        for record in settled {
+            if let Err(source) = record.result {
+                failure = Some((record.partition, record.offset, source));
+                break;
+            }
+            stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+            if record.timestamp_ms > 0 {
+                let millis = now_ms.saturating_sub(record.timestamp_ms).max(0) as u64;
+                latencies_micros.push(millis.saturating_mul(1000).clamp(1, 3_600_000_000));
+                // SPEC §9: to the decision's (or rejection's) delivery; a duplicate has none.
+                if record.delivered {
+                    stats
+                        .metrics
+                        .end_to_end_latency
+                        .observe(millis as f64 / 1000.0);
+                }
+            }
+            if let Some(next) = tracker.finish(record.partition, record.offset) {
+                match advanced
+                    .iter_mut()
+                    .find(|(partition, _)| *partition == record.partition)
+                {
+                    Some(entry) => entry.1 = next,
+                    None => advanced.push((record.partition, next)),
+                }
+            }
+        }
+    }
+    if !latencies_micros.is_empty() {
+        let mut histogram = lock(&stats.end_to_end_micros);
+        for micros in latencies_micros {
+            let _ = histogram.record(micros);
+        }
+    }
+    for (partition, next) in advanced {
+        // store_offset stores offset + 1: pass the last done offset.
+        if let Err(error) = consumer.store_offset(topic, partition, next - 1) {
+            tracing::debug!(%error, partition, "offset not stored (partition revoked?)");
+        }
+    }
+    match failure {
+        Some((partition, offset, source)) => {
+            tracing::error!(partition, offset, error = %source, "delivery failed; stopping without committing it");
+            Err(PipelineError::Delivery {
+                partition,
+                offset,
+                source,
+            })
+        }
+        None => Ok(()),
+    }
 }
 
 /// Exactly-once: commits the open transaction every `interval` with the input offsets of
