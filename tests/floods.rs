@@ -11,7 +11,8 @@
 //! The memory of 10 million keys (issue #7) is measured by an ignored test, in a release
 //! build: `cargo test --release --test floods -- --ignored --nocapture`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use mimalloc::MiMalloc;
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,8 @@ use parcel_screener::streaming::{run_pipeline, PipelineStats, StatsSnapshot};
 use screener_engine::dedup::{DedupConfig, DedupOutcome, Deduplicator, DuplicateKind};
 use screener_engine::record::{parse_record, FilerType, ParcelRecord, RecordError};
 
-/// The system allocator, counting each thread's net heap bytes (allocated minus freed).
+/// The binary's allocator (mimalloc, see `src/main.rs`), so that resident-set figures are
+/// those of the service, counting each thread's net heap bytes (allocated minus freed).
 struct CountingAllocator;
 
 thread_local! {
@@ -44,11 +46,11 @@ fn count(delta: i64) {
     let _ = NET_HEAP_BYTES.try_with(|bytes| bytes.set(bytes.get() + delta));
 }
 
-// SAFETY: every call is forwarded unchanged to `System`; only a thread-local counter (const
+// SAFETY: every call is forwarded unchanged to `MiMalloc`; only a thread-local counter (const
 // initialised, no destructor, so it never allocates) is updated besides.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = System.alloc(layout);
+        let pointer = MiMalloc.alloc(layout);
         if !pointer.is_null() {
             count(layout.size() as i64);
         }
@@ -56,7 +58,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = System.alloc_zeroed(layout);
+        let pointer = MiMalloc.alloc_zeroed(layout);
         if !pointer.is_null() {
             count(layout.size() as i64);
         }
@@ -64,12 +66,12 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        System.dealloc(pointer, layout);
+        MiMalloc.dealloc(pointer, layout);
         count(-(layout.size() as i64));
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = System.realloc(pointer, layout, new_size);
+        let moved = MiMalloc.realloc(pointer, layout, new_size);
         if !moved.is_null() {
             count(new_size as i64 - layout.size() as i64);
         }
