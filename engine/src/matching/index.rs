@@ -682,6 +682,16 @@ impl NameIndex {
         });
     }
 
+    /// The name's tokens, or `None` when the query or the name has more tokens than the
+    /// aligner takes: it truncates such names, which changes its totals, so the bounds below
+    /// do not hold for them.
+    fn boundable_tokens(&self, query: &QueryShape, name: &IndexedName) -> Option<&[u32]> {
+        let tokens = self.name_tokens(name);
+        let truncated =
+            query.tokens.len() > MAX_ALIGNED_TOKENS || tokens.len() > MAX_ALIGNED_TOKENS;
+        (!truncated).then_some(tokens)
+    }
+
     /// A cheaper and looser bound than [`NameIndex::initial_name_bound`], which it comes
     /// before: every pair that the neighbour lists do not hold (initials, compounds) needs a
     /// query token and a candidate token with the same first letter, and a compound also
@@ -694,11 +704,9 @@ impl NameIndex {
         query_credit: f32,
         candidate_credit: f32,
     ) -> f64 {
-        let tokens = self.name_tokens(name);
-        if query.tokens.len() > MAX_ALIGNED_TOKENS || tokens.len() > MAX_ALIGNED_TOKENS {
-            // The aligner truncates such names, which changes its totals: no bound.
+        let Some(tokens) = self.boundable_tokens(query, name) else {
             return 1.0;
-        }
+        };
         let mut name_letters = 0u64;
         let mut candidate_total = 0.0f64;
         let mut candidate_extra = 0.0f64;
@@ -746,11 +754,9 @@ impl NameIndex {
         query_credit: f32,
         candidate_credit: f32,
     ) -> f64 {
-        let tokens = self.name_tokens(name);
-        if query.tokens.len() > MAX_ALIGNED_TOKENS || tokens.len() > MAX_ALIGNED_TOKENS {
-            // The aligner truncates such names, which changes its totals: no bound.
+        let Some(tokens) = self.boundable_tokens(query, name) else {
             return 1.0;
-        }
+        };
         let text = |j: usize| self.vocabulary.text(tokens[j]).as_bytes();
         // Tokens that may take part in a compound pair, as bit sets.
         let (mut query_compound, mut candidate_compound) = (0u32, 0u32);
