@@ -167,50 +167,46 @@ impl Matcher {
     /// A name searched before (the same tokens once normalised, by any thread) is answered
     /// from the matcher's cache of name matches (`cache`); the result is the same.
     pub fn search(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
-        self.search_index(query, options, true)
+        self.search_with(query, options, Lookup::Cached)
     }
 
     /// The same as [`Matcher::search`] without the result cache: every call searches the
     /// index. For benchmarks of the search itself.
     pub fn search_uncached(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
-        self.search_index(query, options, false)
+        self.search_with(query, options, Lookup::Index)
     }
 
-    fn search_index(
+    /// The same as [`Matcher::search`] but scoring every name, and never cached: slow, for
+    /// measuring the index's recall.
+    pub fn search_exhaustive(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
+        self.search_with(query, options, Lookup::Exhaustive)
+    }
+
+    fn search_with(
         &self,
         query: PartyQuery,
         options: SearchOptions,
-        cached: bool,
+        lookup: Lookup,
     ) -> Vec<Candidate> {
         let tokens = tokenize(query.name);
         if tokens.is_empty() {
             return Vec::new();
         }
         let floor = name_floor(options);
-        let search = || {
+        let search_index = || {
             self.name_matches(&tokens, floor, |index, prepared, floor, visit| {
                 index.search(prepared, floor, visit)
             })
         };
-        let matches = if cached {
-            self.search_cache.name_matches(&tokens, floor, search)
-        } else {
-            search().into()
+        let matches: cache::NameMatches = match lookup {
+            Lookup::Cached => self.search_cache.name_matches(&tokens, floor, search_index),
+            Lookup::Index => search_index().into(),
+            Lookup::Exhaustive => self
+                .name_matches(&tokens, floor, |index, prepared, floor, visit| {
+                    index.search_exhaustive(prepared, floor, visit)
+                })
+                .into(),
         };
-        self.best_candidates(query, options, &matches)
-    }
-
-    /// The same as [`Matcher::search`] but scoring every name, and never cached: slow, for
-    /// measuring the index's recall.
-    pub fn search_exhaustive(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
-        let tokens = tokenize(query.name);
-        if tokens.is_empty() {
-            return Vec::new();
-        }
-        let floor = name_floor(options);
-        let matches = self.name_matches(&tokens, floor, |index, prepared, floor, visit| {
-            index.search_exhaustive(prepared, floor, visit)
-        });
         self.best_candidates(query, options, &matches)
     }
 
@@ -311,6 +307,17 @@ impl Matcher {
         let right = self.index.prepare(&tokenize(right));
         score::score_tokens(&left.views(), &right.views(), explain)
     }
+}
+
+/// Where a search finds the names that match.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// The result cache, else the index.
+    Cached,
+    /// The index.
+    Index,
+    /// Every name, scored in full.
+    Exhaustive,
 }
 
 /// The name score a search must reach: country agreement can add a little, so names that
