@@ -5,7 +5,7 @@
 //! one by one, with the neighbour cache cold (a fresh index) and warm (the same queries
 //! again: a stream repeats its name tokens). These time the index search itself
 //! (`search_uncached`); a last line times `search` on the queries once more, answered from
-//! the per-thread result cache (what a stream repeating its parties gets).
+//! the matcher's result cache (what a stream repeating its parties gets).
 
 #[path = "common.rs"]
 mod common;

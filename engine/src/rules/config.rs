@@ -249,7 +249,7 @@ impl RestrictedGoodsRules {
                 .map(|keyword| tokenize(keyword).into_iter().map(|t| t.text).collect())
                 .collect()
         });
-        // The description's words back to back in one string, with their spans: two
+        // The description's words back to back in one string, with their spans: three
         // allocations per description rather than one per word.
         let mut letters = String::with_capacity(description.len());
         let mut spans: Vec<(usize, usize)> = Vec::new();
