@@ -352,10 +352,32 @@ struct Dispatcher {
     shared: Arc<Shared>,
 }
 
-/// The workers are gone (the pipeline is stopping).
+/// The workers are gone, or the in-flight permits closed: the pipeline is stopping.
 struct WorkersGone;
 
 impl Dispatcher {
+    /// Takes an in-flight permit for `message` and adds it to its worker's batch. When the
+    /// in-flight bound is reached, what is held is handed over before waiting: held records
+    /// return their permits only once handed over and acknowledged.
+    async fn take(
+        &mut self,
+        message: &impl Message,
+        permits: &Arc<Semaphore>,
+    ) -> Result<(), WorkersGone> {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.flush().await?;
+                permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| WorkersGone)?
+            }
+        };
+        self.dispatch(message, permit).await
+    }
+
     /// Adds `message` to its worker's batch, after ordering a dedup rebuild if its partition
     /// needs one (the batch is handed over first, so the rebuild comes after the records
     /// taken before it).
@@ -615,54 +637,31 @@ pub async fn run_pipeline(
                 continue;
             }
         };
-        // Nothing is held back between rounds, so waiting for a permit here cannot wait on
-        // a record of our own.
         debug_assert!(dispatcher.is_flushed());
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        if dispatcher.dispatch(&message, permit).await.is_err() {
+        if dispatcher.take(&message, &permits).await.is_err() {
             break;
         }
         drop(message);
         // Take what else the consumer already holds, without waiting, up to a batch: one
         // hand-over (and at most one wake-up) per worker per round instead of per record.
         let mut taken = 1;
-        let mut workers_gone = false;
+        let mut stopping = false;
         while taken < DISPATCH_BATCH {
             let Some(result) = consumer.recv().now_or_never() else {
                 break;
             };
-            let message = match result {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "consumer error");
-                    continue;
-                }
-            };
-            let permit = match permits.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                // The in-flight bound is reached: hand over what is held (its permits come
-                // back as it is acknowledged), then wait.
-                Err(_) => {
-                    if dispatcher.flush().await.is_err() {
-                        workers_gone = true;
+            match result {
+                Ok(message) => {
+                    if dispatcher.take(&message, &permits).await.is_err() {
+                        stopping = true;
                         break;
                     }
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        workers_gone = true;
-                        break;
-                    };
-                    permit
+                    taken += 1;
                 }
-            };
-            if dispatcher.dispatch(&message, permit).await.is_err() {
-                workers_gone = true;
-                break;
+                Err(error) => tracing::warn!(%error, "consumer error"),
             }
-            taken += 1;
         }
-        if workers_gone || dispatcher.flush().await.is_err() {
+        if stopping || dispatcher.flush().await.is_err() {
             break;
         }
     }
