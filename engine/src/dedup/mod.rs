@@ -15,14 +15,15 @@
 //! amounts in cents), so a feed writing `JANE DOE` where the other writes `Jane Doe` is a
 //! duplicate, not an amendment.
 
+mod store;
+
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
 use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::matching::for_each_token;
 use crate::record::{Action, Address, ParcelRecord, Party};
+use store::KeyStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -180,32 +181,51 @@ fn push_address(hasher: &mut Xxh3, address: &Address) {
     hasher.update(address.country.as_bytes());
 }
 
-/// Records `fingerprint` as its filer's last report. A parcel reported by more than
-/// [`MAX_FILERS_PER_PARCEL`] filers keeps the first ones; later newcomers are still compared
-/// with them.
-fn remember_report(reports: &mut Box<[ContentFingerprint]>, fingerprint: ContentFingerprint) {
-    match reports
-        .iter()
-        .position(|report| report.filer == fingerprint.filer)
-    {
-        Some(position) => reports[position] = fingerprint,
-        None if reports.len() < MAX_FILERS_PER_PARCEL => {
-            // A second filer is the rare case: a reallocation then saves a `Vec`'s capacity
-            // word on every key.
-            let mut grown = std::mem::take(reports).into_vec();
-            grown.push(fingerprint);
-            *reports = grown.into_boxed_slice();
+/// The last report of each filer (courier, marketplace …), first filer first: the first
+/// inline, since every key has one, and the others (a second feed, rarely more) behind a
+/// pointer that is null for most keys (8 bytes where a `Vec` takes 24 on each of millions).
+#[derive(Debug, Clone)]
+struct Reports {
+    first: ContentFingerprint,
+    others: Option<Box<Vec<ContentFingerprint>>>,
+}
+
+impl Reports {
+    fn new(first: ContentFingerprint) -> Self {
+        Reports {
+            first,
+            others: None,
         }
-        None => {}
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &ContentFingerprint> {
+        std::iter::once(&self.first).chain(self.others.iter().flat_map(|others| others.iter()))
+    }
+
+    /// Records `fingerprint` as its filer's last report. A parcel reported by more than
+    /// [`MAX_FILERS_PER_PARCEL`] filers keeps the first ones; later newcomers are still
+    /// compared with them.
+    fn remember(&mut self, fingerprint: ContentFingerprint) {
+        if self.first.filer == fingerprint.filer {
+            self.first = fingerprint;
+            return;
+        }
+        let others = self.others.get_or_insert_with(Default::default);
+        match others
+            .iter()
+            .position(|report| report.filer == fingerprint.filer)
+        {
+            Some(position) => others[position] = fingerprint,
+            None if 1 + others.len() < MAX_FILERS_PER_PARCEL => others.push(fingerprint),
+            None => {}
+        }
     }
 }
 
 /// What is remembered per parcel key.
 #[derive(Debug, Clone)]
 struct ParcelState {
-    /// The last report of each filer (courier, marketplace …), first filer first. A boxed
-    /// slice, not a `Vec`: 8 bytes less on each of millions of keys.
-    reports: Box<[ContentFingerprint]>,
+    reports: Reports,
     /// The version of the last decision published for the key.
     version: u32,
     cancelled: bool,
@@ -215,50 +235,19 @@ struct ParcelState {
     /// Content fingerprint of the report the last decision was made on: a re-screen after a
     /// list update screens that report and no other.
     decided_content: u64,
-    // When the key was first reported is kept once, in `arrival_order`.
+    // When the key was first reported is kept beside the state, in the key store.
 }
 
 /// How the deduplicator names a parcel key: its 128-bit xxh3 hash, as two words (8-byte
-/// alignment keeps map slots and the arrival queue free of padding). Two different keys
-/// share an id with a probability of about n²/2¹²⁹ (10⁻²³ for 10 million keys), far below
-/// any other failure; the key's text is not kept.
+/// alignment keeps the stored states free of padding). Two different keys share an id with a
+/// probability of about n²/2¹²⁹ (10⁻²³ for 10 million keys), far below any other failure;
+/// the key's text is not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct KeyId(u64, u64);
-
-impl std::hash::Hash for KeyId {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Already a hash: one word of it is as good a map hash as any.
-        state.write_u64(self.0);
-    }
-}
 
 fn key_id(parcel_key: &str) -> KeyId {
     let id = xxhash_rust::xxh3::xxh3_128(parcel_key.as_bytes());
     KeyId(id as u64, (id >> 64) as u64)
-}
-
-/// A `Hasher` for [`KeyId`]s, which are hashes already: passes the word through instead of
-/// hashing it again with SipHash.
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyIdHasher(u64);
-
-impl std::hash::Hasher for KeyIdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used for a `KeyId`; anything else is folded in, for safety.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = word;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// Counters of what the deduplicator did, for metrics.
@@ -272,12 +261,9 @@ pub struct DedupStats {
 #[derive(Debug)]
 pub struct Deduplicator {
     config: DedupConfig,
-    /// By parcel key id ([`key_id`]): 16 bytes per key instead of the key's text twice.
-    states: HashMap<KeyId, ParcelState, BuildHasherDefault<KeyIdHasher>>,
-    /// Keys in the order they were first reported (with that time), for expiry and eviction
-    /// (oldest first). A key appears once: it is pushed when it enters `states` and popped
-    /// when it leaves.
-    arrival_order: VecDeque<(KeyId, i64)>,
+    /// By parcel key id ([`key_id`]), in the order the keys were first reported (with that
+    /// time): expiry and eviction take the oldest first.
+    states: KeyStore<ParcelState>,
     stats: DedupStats,
 }
 
@@ -285,8 +271,7 @@ impl Deduplicator {
     pub fn new(config: DedupConfig) -> Self {
         Deduplicator {
             config,
-            states: HashMap::default(),
-            arrival_order: VecDeque::new(),
+            states: KeyStore::default(),
             stats: DedupStats::default(),
         }
     }
@@ -315,7 +300,7 @@ impl Deduplicator {
     ) -> DedupOutcome {
         self.expire(now_ms);
         let fingerprint = ContentFingerprint::of(record);
-        let Some(state) = self.states.get_mut(&key_id(parcel_key)) else {
+        let Some(state) = self.states.get_mut(key_id(parcel_key)) else {
             let outcome = if record.action == Action::Cancel {
                 DedupOutcome::Cancel { version: 1 }
             } else {
@@ -365,7 +350,7 @@ impl Deduplicator {
         }
         inconsistent_fields.sort_by_key(|field| MATERIAL_FIELDS.iter().position(|f| f == field));
         state.decided_content = fingerprint.content;
-        remember_report(&mut state.reports, fingerprint);
+        state.reports.remember(fingerprint);
         state.version += 1;
         DedupOutcome::Changed {
             version: state.version,
@@ -383,13 +368,13 @@ impl Deduplicator {
         cancelled: bool,
         first_seen_ms: i64,
     ) {
-        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
+        if let Some(state) = self.states.get_mut(key_id(parcel_key)) {
             if version > state.version {
                 let fingerprint = ContentFingerprint::of(record);
                 state.version = version;
                 state.cancelled = cancelled;
                 state.decided_content = fingerprint.content;
-                remember_report(&mut state.reports, fingerprint);
+                state.reports.remember(fingerprint);
             }
             return;
         }
@@ -399,7 +384,7 @@ impl Deduplicator {
             cancelled,
             first_seen_ms,
         );
-        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
+        if let Some(state) = self.states.get_mut(key_id(parcel_key)) {
             state.version = version;
         }
     }
@@ -411,45 +396,37 @@ impl Deduplicator {
         cancelled: bool,
         now_ms: i64,
     ) {
-        let key = key_id(parcel_key);
-        self.states.insert(
-            key,
+        self.states.push(
+            key_id(parcel_key),
+            now_ms,
             ParcelState {
                 released: !cancelled,
                 decided_content: fingerprint.content,
-                reports: Box::new([fingerprint]),
+                reports: Reports::new(fingerprint),
                 version: 1,
                 cancelled,
             },
         );
-        self.arrival_order.push_back((key, now_ms));
-        while self.states.len() > self.config.max_keys {
-            let Some((oldest, _)) = self.arrival_order.pop_front() else {
-                break;
-            };
-            self.states.remove(&oldest);
+        while self.states.len() > self.config.max_keys && self.states.pop_oldest() {
             self.stats.evicted += 1;
         }
-        debug_assert_eq!(self.states.len(), self.arrival_order.len());
     }
 
     /// Forgets keys first reported more than the window before `now_ms`.
     fn expire(&mut self, now_ms: i64) {
         let window_ms = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
-        while let Some((_, first_seen_ms)) = self.arrival_order.front() {
-            if now_ms.saturating_sub(*first_seen_ms) <= window_ms {
+        while let Some(first_seen_ms) = self.states.oldest_first_seen_ms() {
+            if now_ms.saturating_sub(first_seen_ms) <= window_ms {
                 break;
             }
-            if let Some((key, _)) = self.arrival_order.pop_front() {
-                self.states.remove(&key);
-                self.stats.expired += 1;
-            }
+            self.states.pop_oldest();
+            self.stats.expired += 1;
         }
     }
 
     /// Remembers whether the decision just published for `parcel_key` released it.
     pub fn record_verdict(&mut self, parcel_key: &str, released: bool) {
-        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
+        if let Some(state) = self.states.get_mut(key_id(parcel_key)) {
             state.released = released;
         }
     }
@@ -458,7 +435,7 @@ impl Deduplicator {
     /// is the report the parcel's last decision was made on, that decision released it, and
     /// the parcel is not cancelled; `None` otherwise (superseded, held, cancelled, forgotten).
     pub fn rescreen_version(&self, parcel_key: &str, record: &ParcelRecord) -> Option<u32> {
-        let state = self.states.get(&key_id(parcel_key))?;
+        let state = self.states.get(key_id(parcel_key))?;
         let current = !state.cancelled
             && state.released
             && state.decided_content == ContentFingerprint::of(record).content;
@@ -467,7 +444,7 @@ impl Deduplicator {
 
     /// Remembers that a re-screen published `version` for `parcel_key`.
     pub fn commit_rescreen(&mut self, parcel_key: &str, version: u32, released: bool) {
-        if let Some(state) = self.states.get_mut(&key_id(parcel_key)) {
+        if let Some(state) = self.states.get_mut(key_id(parcel_key)) {
             debug_assert!(version > state.version, "a re-screen raises the version");
             state.version = state.version.max(version);
             state.released = released;

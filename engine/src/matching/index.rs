@@ -757,28 +757,34 @@ impl NameIndex {
         let Some(tokens) = self.boundable_tokens(query, name) else {
             return 1.0;
         };
-        let text = |j: usize| self.vocabulary.text(tokens[j]).as_bytes();
+        // The name's tokens as (first byte, length), read from the vocabulary once: the
+        // loops below visit every pair of tokens.
+        let mut shapes = [(0u8, 0usize); MAX_ALIGNED_TOKENS];
+        let shapes = &mut shapes[..tokens.len()];
+        for (shape, &id) in shapes.iter_mut().zip(tokens) {
+            *shape = (self.vocabulary.first_byte(id), self.vocabulary.text_len(id));
+        }
+        let shapes: &[(u8, usize)] = shapes;
         // Tokens that may take part in a compound pair, as bit sets.
         let (mut query_compound, mut candidate_compound) = (0u32, 0u32);
         if query.compounds {
             for (i, &(first, len)) in query.tokens.iter().enumerate() {
-                for j in 0..tokens.len() {
-                    let candidate = text(j);
-                    if candidate[0] != first {
+                for (j, &(candidate_first, candidate_len)) in shapes.iter().enumerate() {
+                    if candidate_first != first {
                         continue;
                     }
                     // The query token against this candidate token and the next, joined.
-                    if len >= 4 && j + 1 < tokens.len() {
-                        let joined = candidate.len() + text(j + 1).len();
+                    if len >= 4 && j + 1 < shapes.len() {
+                        let joined = candidate_len + shapes[j + 1].1;
                         if joined.abs_diff(len) <= 2 {
                             query_compound |= 1 << i;
                             candidate_compound |= 0b11 << j;
                         }
                     }
                     // This candidate token against the query token and the next, joined.
-                    if candidate.len() >= 4 && i + 1 < query.tokens.len() {
+                    if candidate_len >= 4 && i + 1 < query.tokens.len() {
                         let joined = len + query.tokens[i + 1].1;
-                        if joined.abs_diff(candidate.len()) <= 2 {
+                        if joined.abs_diff(candidate_len) <= 2 {
                             candidate_compound |= 1 << j;
                             query_compound |= 0b11 << i;
                         }
@@ -788,34 +794,25 @@ impl NameIndex {
         }
         let mut query_total = 0.0f64;
         let mut query_extra = 0.0f64;
-        for (i, &(first, len)) in query.tokens.iter().enumerate() {
+        for (i, &shape) in query.tokens.iter().enumerate() {
             let weight = query.weights[i] as f64;
             query_total += weight;
             let best = if query_compound & (1 << i) != 0 {
                 1.0
             } else {
-                initial_credit(
-                    (first, len),
-                    (0..tokens.len()).map(|j| (text(j)[0], text(j).len())),
-                )
+                initial_credit(shape, shapes)
             };
             query_extra += weight * best;
         }
         let mut candidate_total = 0.0f64;
         let mut candidate_extra = 0.0f64;
-        for (j, &id) in tokens.iter().enumerate() {
-            let (candidate, weight) = (
-                self.vocabulary.text(id).as_bytes(),
-                self.vocabulary.weight(id) as f64,
-            );
+        for (j, (&id, &shape)) in tokens.iter().zip(shapes).enumerate() {
+            let weight = self.vocabulary.weight(id) as f64;
             candidate_total += weight;
             let best = if candidate_compound & (1 << j) != 0 {
                 1.0
             } else {
-                initial_credit(
-                    (candidate[0], candidate.len()),
-                    query.tokens.iter().copied(),
-                )
+                initial_credit(shape, &query.tokens)
             };
             candidate_extra += weight * best;
         }
@@ -965,6 +962,13 @@ impl Vocabulary {
     #[inline]
     fn text(&self, id: u32) -> &str {
         self.str(self.tokens[id as usize].text)
+    }
+
+    /// The length of a token's text in bytes, without slicing the arena.
+    #[inline]
+    fn text_len(&self, id: u32) -> usize {
+        let span = self.tokens[id as usize].text;
+        (span.end - span.start) as usize
     }
 
     #[inline]
@@ -1230,10 +1234,10 @@ fn for_each_deletion_key(token: &str, mut f: impl FnMut(u64)) {
 /// The most an unmatched token, given as (first byte, length), can still be credited against
 /// the other side's tokens: 1 for the same single letter, [`INITIAL_SIMILARITY`] for an
 /// initial against a word of that initial, 0 otherwise.
-fn initial_credit(token: (u8, usize), others: impl Iterator<Item = (u8, usize)>) -> f64 {
+fn initial_credit(token: (u8, usize), others: &[(u8, usize)]) -> f64 {
     let (first, len) = token;
     let mut best = 0.0f64;
-    for (other_first, other_len) in others {
+    for &(other_first, other_len) in others {
         if other_first == first && (len == 1 || other_len == 1) {
             best = best.max(if len == other_len {
                 1.0
