@@ -13,8 +13,9 @@
 //! - Records of one input partition always go to the same worker thread, which screens them
 //!   in order and owns that partition's deduplicator, so no lock guards dedup state. The
 //!   consumer loop hands them over in batches of what the consumer already holds, and the
-//!   acker handles every delivery settled at once, so that a fast feed costs a wake-up per
-//!   batch rather than per record and a slow one waits for nothing.
+//!   acker, while records are in flight, wakes once a millisecond and handles every
+//!   outcome and delivery settled since, so that a fast feed costs a wake-up per batch or
+//!   tick rather than per record, and an idle one sleeps until the next outcome.
 //! - A semaphore of `max_in_flight` permits bounds records read but not yet acknowledged: a
 //!   slow broker slows consumption instead of growing memory.
 //! - An offset is stored for commit only when its outcome and every earlier outcome of its

@@ -796,34 +796,62 @@ async fn acknowledge(
     let mut pending = FuturesUnordered::new();
     let mut open = true;
     while open || !pending.is_empty() {
-        tokio::select! {
-            outcome = outcomes.recv(), if open => match outcome {
-                Some(outcome) => {
-                    pending.push(delivered(outcome));
-                    // Take every outcome already queued in the same round.
-                    while let Ok(outcome) = outcomes.try_recv() {
-                        pending.push(delivered(outcome));
-                    }
+        if pending.is_empty() {
+            // Nothing in flight: sleep until the next outcome.
+            match outcomes.recv().await {
+                Some(outcome) => pending.push(delivered(outcome)),
+                None => {
+                    open = false;
+                    continue;
                 }
-                None => open = false,
-            },
-            Some(first) = pending.next(), if !pending.is_empty() => {
-                // Every other delivery already settled is handled in the same round: one
-                // lock of the tracker and of the latency histogram, one stored offset per
-                // partition, instead of one of each per record.
-                let mut settled = vec![first];
-                while settled.len() < MAX_SETTLED_PER_ROUND {
-                    match pending.next().now_or_never() {
-                        Some(Some(next)) => settled.push(next),
-                        _ => break,
-                    }
-                }
-                acknowledge_settled(settled, &shared, &consumer, &topic, &stats)?;
             }
+        } else {
+            // Records in flight: let their deliveries and further outcomes gather for a tick
+            // instead of waking for each (see ACK_TICK).
+            tokio::time::sleep(ACK_TICK).await;
+        }
+        // Every outcome already queued.
+        loop {
+            match outcomes.try_recv() {
+                Ok(outcome) => pending.push(delivered(outcome)),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        // Every delivery settled meanwhile, handled in rounds: one lock of the tracker and
+        // of the latency histogram, one stored offset per partition, instead of one of each
+        // per record. `now_or_never` polls with a waker that does nothing, so a delivery
+        // settling later does not wake the acker: the next tick finds it.
+        let mut settled = Vec::new();
+        while let Some(Some(done)) = pending.next().now_or_never() {
+            settled.push(done);
+            if settled.len() == MAX_SETTLED_PER_ROUND {
+                acknowledge_settled(
+                    std::mem::take(&mut settled),
+                    &shared,
+                    &consumer,
+                    &topic,
+                    &stats,
+                )?;
+            }
+        }
+        if !settled.is_empty() {
+            acknowledge_settled(settled, &shared, &consumer, &topic, &stats)?;
         }
     }
     Ok(())
 }
+
+/// How long the acker waits between rounds while records are in flight. Woken by every
+/// outcome and every settled delivery, it cost about one context switch per record (52,263
+/// voluntary switches of the tokio threads for 143,526 reports, `/proc/<pid>/task/*/status`);
+/// a tick bounds its rounds to about a thousand a second. Decisions are not delayed (the
+/// workers publish them); offsets are stored and in-flight permits returned up to a tick
+/// later.
+const ACK_TICK: Duration = Duration::from_millis(1);
 
 /// Most settled deliveries the acker handles in one round (bounds how long it holds the
 /// offset tracker's lock).
