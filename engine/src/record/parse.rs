@@ -72,7 +72,7 @@ pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, 
             limit_bytes: limits.max_record_bytes,
         });
     }
-    let text = std::str::from_utf8(bytes).map_err(|error| RecordError::InvalidUtf8 {
+    let text = simdutf8::compat::from_utf8(bytes).map_err(|error| RecordError::InvalidUtf8 {
         offset: error.valid_up_to(),
     })?;
     let value = match duplicate_keys::from_str(text) {
@@ -1635,6 +1635,28 @@ mod tests {
             "invalid_json",
             "a BOM is not JSON"
         );
+    }
+
+    #[test]
+    fn invalid_utf8_offset_agrees_with_std_wherever_the_bad_byte_is() {
+        // The example with non-ASCII text, broken at every position in three ways (a stray
+        // continuation byte, a lone lead byte, a byte never valid), long enough that the
+        // SIMD validator works on whole blocks before and after the fault.
+        let mut text = String::from_utf8(EXAMPLE.to_vec()).expect("the example is UTF-8");
+        text = text.replace("Jane", "Jäné Ørsted 東京");
+        let valid = text.as_bytes();
+        for position in 0..valid.len() {
+            for bad in [0x80u8, 0xC3, 0xFF] {
+                let mut bytes = valid.to_vec();
+                bytes[position] = bad;
+                let expected = std::str::from_utf8(&bytes).err().map(|e| e.valid_up_to());
+                let found = match parse(&bytes) {
+                    Err(RecordError::InvalidUtf8 { offset }) => Some(offset),
+                    _ => None,
+                };
+                assert_eq!(found, expected, "byte {bad:#x} at {position}");
+            }
+        }
     }
 
     #[test]
