@@ -11,20 +11,20 @@
 //! The memory of 10 million keys (issue #7) is measured by an ignored test, in a release
 //! build: `cargo test --release --test floods -- --ignored --nocapture`.
 
+mod common;
+
 use mimalloc::MiMalloc;
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
-use parcel_screener::config::Config;
+use common::{bundled_config, read_topic, root};
+
 use parcel_screener::live::LiveScreener;
 use parcel_screener::metrics::Metrics;
 use parcel_screener::streaming::config::KafkaConfig;
@@ -88,12 +88,9 @@ fn thread_heap_bytes() -> i64 {
     NET_HEAP_BYTES.with(Cell::get)
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bundled_config() -> Config {
-    Config::load(&root().join("config/screener.toml")).expect("bundled config")
+/// The payloads of messages read with `read_topic`.
+fn payloads(messages: Vec<(Option<Vec<u8>>, Vec<u8>)>) -> Vec<Vec<u8>> {
+    messages.into_iter().map(|(_, payload)| payload).collect()
 }
 
 fn example() -> ParcelRecord {
@@ -322,27 +319,6 @@ fn numbered_record(template: &Value, n: usize) -> (String, Vec<u8>) {
     )
 }
 
-/// Every message of `topic` (one partition), until `expected` arrived or 20 s pass.
-async fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("floods-reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut messages = Vec::new();
-    while messages.len() < expected {
-        match tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await {
-            Ok(Ok(message)) => messages.push(message.payload().unwrap_or_default().to_vec()),
-            Ok(Err(error)) => panic!("reading {topic}: {error}"),
-            Err(_) => break,
-        }
-    }
-    messages
-}
-
 /// The same through the service: the pipeline on librdkafka's mock broker, one input
 /// partition (so one deduplicator), `dedup.max_keys` far below the flood.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +453,15 @@ async fn a_flood_through_the_pipeline_evicts_counts_and_still_suppresses_recent_
     );
 
     // The evicted first key was decided twice, each time as a new parcel (version 1).
-    let decisions = read_topic(&brokers, "parcels.decisions", counts.decided() as usize).await;
+    let decisions = payloads(
+        read_topic(
+            &brokers,
+            "parcels.decisions",
+            counts.decided() as usize,
+            Duration::ZERO,
+        )
+        .await,
+    );
     assert_eq!(decisions.len() as u64, counts.decided());
     let first_key: Vec<Value> = decisions
         .iter()
@@ -488,7 +472,7 @@ async fn a_flood_through_the_pipeline_evicts_counts_and_still_suppresses_recent_
     assert!(first_key.iter().all(|d| d["version"] == 1), "{first_key:?}");
     // The rejection names the size (only the error fields are checked: the envelope's copy
     // of the original bytes is being changed for oversized records).
-    let rejected = read_topic(&brokers, "parcels.rejected", 1).await;
+    let rejected = payloads(read_topic(&brokers, "parcels.rejected", 1, Duration::ZERO).await);
     assert_eq!(rejected.len(), 1);
     let envelope: Value = serde_json::from_slice(&rejected[0]).expect("envelope JSON");
     assert_eq!(envelope["error"], "too_large", "{envelope}");

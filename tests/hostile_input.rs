@@ -26,18 +26,18 @@
 //! not. The parser rejects any object with a key twice, at any depth, keys compared unescaped,
 //! naming the key's path (cases `duplicate_key_*`; was a finding of issue #8).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
-use parcel_screener::config::Config;
+use common::{bundled_config, read_topic, root};
+
 use parcel_screener::live::LiveScreener;
 use parcel_screener::streaming::config::KafkaConfig;
 use parcel_screener::streaming::mock_broker::MockBroker;
@@ -80,13 +80,9 @@ struct Case {
     secrets: Vec<String>,
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn config() -> Config {
-    Config::load(&root().join("config/screener.toml")).expect("the bundled config loads")
-}
+/// How long the readers wait, once they have what was expected, for extras that would
+/// show a record published twice.
+const EXTRAS_WAIT: Duration = Duration::from_secs(2);
 
 /// The first sample parcel (S01-CLEAN: released, standard lane).
 fn base() -> Value {
@@ -813,7 +809,7 @@ fn offline(
 
 #[test]
 fn every_hostile_input_is_rejected_naming_the_problem_or_screened() {
-    let config = config();
+    let config = bundled_config();
     let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
     let cases = corpus();
     let labels: BTreeSet<&str> = cases.iter().map(|c| c.label).collect();
@@ -930,36 +926,6 @@ async fn produce(producer: &FutureProducer, key: &str, payload: Option<&[u8]>) {
         .unwrap_or_else(|(error, _)| panic!("producing {key}: {error}"));
 }
 
-/// Every message of `topic`, reading until `expected` arrived and then 2 s more (to see
-/// extras), or until 20 s pass without a message.
-async fn read_topic(
-    brokers: &str,
-    topic: &str,
-    expected: usize,
-) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("hostile-reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut messages = Vec::new();
-    loop {
-        let wait = if messages.len() < expected { 20 } else { 2 };
-        match tokio::time::timeout(Duration::from_secs(wait), consumer.recv()).await {
-            Ok(Ok(message)) => messages.push((
-                message.key().map(<[u8]>::to_vec),
-                message.payload().unwrap_or_default().to_vec(),
-            )),
-            Ok(Err(error)) => panic!("reading {topic}: {error}"),
-            Err(_) => break,
-        }
-    }
-    messages
-}
-
 /// How the run went, filled in by the shutdown future.
 #[derive(Debug, Default)]
 struct RunReport {
@@ -971,7 +937,7 @@ struct RunReport {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_stall_it() {
     let logs = captured_logs();
-    let config = config();
+    let config = bundled_config();
     let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
     let cases: Vec<Case> = corpus()
         .into_iter()
@@ -1089,7 +1055,13 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
     assert_eq!(total.decided(), first.decided() + 1, "{total:?}");
 
     // Decisions, by record id.
-    let decisions = read_topic(&brokers, "parcels.decisions", total.decided() as usize).await;
+    let decisions = read_topic(
+        &brokers,
+        "parcels.decisions",
+        total.decided() as usize,
+        EXTRAS_WAIT,
+    )
+    .await;
     assert_eq!(
         decisions.len() as u64,
         total.decided(),
@@ -1114,7 +1086,13 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
     }
 
     // Rejections, by the label in their key.
-    let rejections = read_topic(&brokers, "parcels.rejected", total.rejected as usize).await;
+    let rejections = read_topic(
+        &brokers,
+        "parcels.rejected",
+        total.rejected as usize,
+        EXTRAS_WAIT,
+    )
+    .await;
     assert_eq!(
         rejections.len() as u64,
         total.rejected,
@@ -1238,7 +1216,7 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_message_rejection_does_not_stall_the_pipeline() {
     let logs = captured_logs();
-    let config = config();
+    let config = bundled_config();
     let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
     let broker = MockBroker::start(&[
         ("parcels.advance", 1),
@@ -1317,7 +1295,7 @@ async fn oversized_message_rejection_does_not_stall_the_pipeline() {
     );
 
     // The rejection: a truncated envelope that still identifies the record.
-    let rejections = read_topic(&brokers, "parcels.rejected", 1).await;
+    let rejections = read_topic(&brokers, "parcels.rejected", 1, EXTRAS_WAIT).await;
     assert_eq!(rejections.len(), 1, "one rejection");
     let (key, payload) = &rejections[0];
     assert!(payload.len() < 500_000, "{} bytes", payload.len());
@@ -1334,7 +1312,7 @@ async fn oversized_message_rejection_does_not_stall_the_pipeline() {
         envelope.is_of(&big),
         "size, SHA-256 and first bytes of the record"
     );
-    let decisions = read_topic(&brokers, "parcels.decisions", 1).await;
+    let decisions = read_topic(&brokers, "parcels.decisions", 1, EXTRAS_WAIT).await;
     assert_eq!(decisions.len(), 1, "one decision");
     let decision: Decision = serde_json::from_slice(&decisions[0].1).expect("decision JSON");
     assert_eq!(decision.record_id, "VALID-BEHIND-800KB");
@@ -1348,7 +1326,7 @@ async fn oversized_message_rejection_does_not_stall_the_pipeline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_the_producer_refuses_stops_the_pipeline_with_an_error() {
     let logs = captured_logs();
-    let config = config();
+    let config = bundled_config();
     let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
     let broker = MockBroker::start(&[
         ("parcels.advance", 1),
@@ -1440,7 +1418,7 @@ async fn a_message_the_producer_refuses_stops_the_pipeline_with_an_error() {
         commit_interval_ms: 100,
         ..KafkaConfig::default()
     };
-    let config = self::config();
+    let config = bundled_config();
     let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
     let stats = Arc::new(PipelineStats::default());
     let watched = stats.clone();
@@ -1470,7 +1448,7 @@ async fn a_message_the_producer_refuses_stops_the_pipeline_with_an_error() {
 /// offsets, so that part is not checked here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_exactly_once_a_message_the_producer_refuses_stops_the_pipeline_with_an_error() {
-    let config = config();
+    let config = bundled_config();
     let (screener, _) = parcel_screener::engine::build_screener(&config).expect("engine");
     let broker = MockBroker::start(&[
         ("parcels.advance", 1),

@@ -3,13 +3,15 @@
 //! rejection land on their topics, and a restart with the same group does not re-read
 //! committed records.
 
+mod common;
+
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use common::read_topic;
 
 use parcel_screener::config::Config;
 use parcel_screener::streaming::config::KafkaConfig;
@@ -53,33 +55,6 @@ async fn run_until_acknowledged(settings: &KafkaConfig, expected: u64) -> StatsS
     .await
     .expect("pipeline runs");
     stats.snapshot()
-}
-
-async fn read_topic(
-    brokers: &str,
-    topic: &str,
-    expected: usize,
-) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut messages = Vec::new();
-    while messages.len() < expected {
-        match tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await {
-            Ok(Ok(message)) => messages.push((
-                message.key().map(<[u8]>::to_vec),
-                message.payload().unwrap_or_default().to_vec(),
-            )),
-            Ok(Err(error)) => panic!("reading {topic}: {error}"),
-            Err(_) => break,
-        }
-    }
-    messages
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +107,7 @@ async fn every_record_is_accounted_for_and_committed() {
         "{stats:?}"
     );
 
-    let decisions = read_topic(&brokers, "parcels.decisions", 14).await;
+    let decisions = read_topic(&brokers, "parcels.decisions", 14, Duration::ZERO).await;
     assert_eq!(decisions.len(), 14);
     for (key, payload) in &decisions {
         let decision: serde_json::Value = serde_json::from_slice(payload).expect("decision JSON");
@@ -142,7 +117,7 @@ async fn every_record_is_accounted_for_and_committed() {
             "keyed by parcel key"
         );
     }
-    let rejected = read_topic(&brokers, "parcels.rejected", 1).await;
+    let rejected = read_topic(&brokers, "parcels.rejected", 1, Duration::ZERO).await;
     let envelope: RejectedRecord = serde_json::from_slice(&rejected[0].1).expect("envelope");
     assert_eq!(envelope.error, "invalid_fields");
     assert_eq!(envelope.fields[0].path, "consignee.address.country");
