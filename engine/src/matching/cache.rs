@@ -1,19 +1,3 @@
-//! Per-thread cache of search results: the names a normalised query reached, with their name
-//! scores, for one matcher at a time.
-//!
-//! Parcel feeds name the same parties over and over: a marketplace seller ships thousands of
-//! parcels a day, a courier's manifest repeats its shippers, and amendments and other filers'
-//! copies of a parcel repeat both parties. The index search (credits, bounds, alignment) is
-//! most of a screening's cost, and its result depends on nothing but the query's tokens, the
-//! floor and the matcher, so a repeated party costs a tokenisation and a hash lookup.
-//!
-//! What is cached is the name-level result, before the party's country is weighed and before
-//! candidates are merged per entry (`Matcher::search` does both on every call), so a hit gives
-//! exactly what a search would. A matcher is immutable; a new one (a list update) has a new
-//! id, and a thread's cache is emptied the first time it serves another matcher. Each thread
-//! has its own cache (no lock on the hot path), bounded by [`SEARCH_CACHE_CAPACITY`]: when
-//! full it starts over, which costs one search per distinct party afterwards.
-
 //! Cache of search results: the names a normalised query reached, with their name scores.
 //!
 //! Parcel feeds name the same parties over and over: a marketplace seller ships thousands of
