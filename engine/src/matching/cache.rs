@@ -29,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::normalize::Token;
 
 /// Distinct queries remembered before a shard starts over. An entry is the normalised query
-/// (≈ 20 bytes) and its reached names (usually none): by estimate (not measured) ≈ 100 bytes
-/// with the table, so ≈ 12 MiB when full.
+/// (≈ 20 bytes) and its reached names (usually none): a full cache holds about 15 MiB
+/// (counted from its contents by the test `a_full_cache_holds_about_fifteen_mib`).
 pub const SEARCH_CACHE_CAPACITY: usize = 131_072;
 
 /// Independently locked parts of the cache.
@@ -96,6 +96,29 @@ impl SearchCache {
             shard.insert(key.as_str().into(), computed.clone());
             computed
         })
+    }
+}
+
+#[cfg(test)]
+impl SearchCache {
+    /// Heap bytes the cache holds, counted from what it holds (each shard's table, the keys,
+    /// the match lists with their reference counts), without the allocator's rounding.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        // An `Arc<[T]>` allocation: two reference counts, then the elements.
+        const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = lock(shard);
+                let contents: usize = shard
+                    .iter()
+                    .map(|(key, matches)| {
+                        key.len() + ARC_COUNTS + std::mem::size_of_val::<[(u32, f64)]>(matches)
+                    })
+                    .sum();
+                super::index::map_bytes(&shard) + contents
+            })
+            .sum()
     }
 }
 
@@ -167,6 +190,36 @@ mod tests {
         let entries: usize = cache.shards.iter().map(|shard| lock(shard).len()).sum();
         assert!(entries <= SEARCH_CACHE_CAPACITY, "{entries}");
         assert!(entries > 0);
+    }
+
+    /// What a full cache holds, for queries shaped like the parties of a feed (two or three
+    /// words, ~20 letters) that reach no listed name, as nearly all do.
+    #[test]
+    fn a_full_cache_holds_about_fifteen_mib() {
+        let cache = SearchCache::default();
+        let given = [
+            "MARIA",
+            "JOHN",
+            "WEI",
+            "FATIMA",
+            "OLEKSANDR",
+            "ANA",
+            "RAHUL",
+            "SOPHIE",
+        ];
+        let mut filled = 0;
+        let mut largest = 0;
+        for n in 0..SEARCH_CACHE_CAPACITY {
+            let name = format!("{} K{n:06}SON TRADING", given[n % given.len()]);
+            cache.name_matches(&tokenize(&name), 0.83, Vec::new);
+            filled += 1;
+            if filled % 4096 == 0 {
+                largest = largest.max(cache.heap_bytes());
+            }
+        }
+        let mib = largest as f64 / f64::from(1 << 20);
+        eprintln!("search cache at its largest: {mib:.1} MiB for up to {filled} queries");
+        assert!((8.0..32.0).contains(&mib), "{mib:.1} MiB");
     }
 
     #[test]

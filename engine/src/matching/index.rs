@@ -1127,7 +1127,7 @@ fn vec_bytes<T>(vector: &Vec<T>) -> usize {
 /// Heap bytes of a hash table (std's SwissTable): a power-of-two number of buckets, at most
 /// 7/8 full (all but one full below 8), each an entry and a control byte, plus a group of
 /// trailing control bytes.
-fn map_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
+pub(super) fn map_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
     if map.capacity() == 0 {
         return 0;
     }
