@@ -302,18 +302,14 @@ impl Deduplicator {
     ) -> DedupOutcome {
         self.expire(now_ms);
         let fingerprint = ContentFingerprint::of(record);
-        let Some(state) = self.states.get_mut(key_id(parcel_key)) else {
+        let key = key_id(parcel_key);
+        let Some(state) = self.states.get_mut(key) else {
             let outcome = if record.action == Action::Cancel {
                 DedupOutcome::Cancel { version: 1 }
             } else {
                 DedupOutcome::New
             };
-            self.insert(
-                parcel_key,
-                fingerprint,
-                record.action == Action::Cancel,
-                now_ms,
-            );
+            self.insert(key, fingerprint, record.action == Action::Cancel, 1, now_ms);
             return outcome;
         };
         if state.cancelled {
@@ -370,7 +366,8 @@ impl Deduplicator {
         cancelled: bool,
         first_seen_ms: i64,
     ) {
-        if let Some(state) = self.states.get_mut(key_id(parcel_key)) {
+        let key = key_id(parcel_key);
+        if let Some(state) = self.states.get_mut(key) {
             if version > state.version {
                 let fingerprint = ContentFingerprint::of(record);
                 state.version = version;
@@ -381,31 +378,32 @@ impl Deduplicator {
             return;
         }
         self.insert(
-            parcel_key,
+            key,
             ContentFingerprint::of(record),
             cancelled,
+            version,
             first_seen_ms,
         );
-        if let Some(state) = self.states.get_mut(key_id(parcel_key)) {
-            state.version = version;
-        }
     }
 
+    /// Adds `key`, not remembered yet, as first reported at `now_ms` and decided with
+    /// `version`; evicts the oldest keys beyond `max_keys`.
     fn insert(
         &mut self,
-        parcel_key: &str,
+        key: KeyId,
         fingerprint: ContentFingerprint,
         cancelled: bool,
+        version: u32,
         now_ms: i64,
     ) {
         self.states.push(
-            key_id(parcel_key),
+            key,
             now_ms,
             ParcelState {
                 released: !cancelled,
                 decided_content: fingerprint.content,
                 reports: Reports::new(fingerprint),
-                version: 1,
+                version,
                 cancelled,
             },
         );

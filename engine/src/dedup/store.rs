@@ -62,6 +62,13 @@ fn table_hash(key: KeyId) -> u64 {
     key.0
 }
 
+/// Where the slot numbered `sequence`, which must be held, lies: (chunk, index in it).
+fn position(head: usize, oldest_sequence: u64, sequence: u64) -> (usize, usize) {
+    debug_assert!(sequence >= oldest_sequence, "slot {sequence} has left");
+    let offset = head + (sequence - oldest_sequence) as usize;
+    (offset / CHUNK_STATES, offset % CHUNK_STATES)
+}
+
 /// The slot numbered `sequence`, which must be held (a free function so that it can be
 /// called while the table is borrowed mutably).
 fn slot_at<S>(
@@ -70,9 +77,8 @@ fn slot_at<S>(
     oldest_sequence: u64,
     sequence: u64,
 ) -> &Slot<S> {
-    debug_assert!(sequence >= oldest_sequence, "slot {sequence} has left");
-    let offset = head + (sequence - oldest_sequence) as usize;
-    &chunks[offset / CHUNK_STATES][offset % CHUNK_STATES]
+    let (chunk, index) = position(head, oldest_sequence, sequence);
+    &chunks[chunk][index]
 }
 
 impl<S> KeyStore<S> {
@@ -97,8 +103,8 @@ impl<S> KeyStore<S> {
 
     pub(super) fn get_mut(&mut self, key: KeyId) -> Option<&mut S> {
         let sequence = self.sequence_of(key)?;
-        let offset = self.head + (sequence - self.oldest_sequence) as usize;
-        Some(&mut self.chunks[offset / CHUNK_STATES][offset % CHUNK_STATES].state)
+        let (chunk, index) = position(self.head, self.oldest_sequence, sequence);
+        Some(&mut self.chunks[chunk][index].state)
     }
 
     /// Adds `key`, which must not be held, as the newest.
