@@ -497,12 +497,13 @@ mod tests {
     #[test]
     fn every_screening_relevant_field_changes_the_fingerprint_and_formatting_does_not() {
         let base = ContentFingerprint::of(&example());
-        let fingerprint_after = |edit: &dyn Fn(&mut ParcelRecord)| {
+        type Edit = dyn Fn(&mut ParcelRecord);
+        let fingerprint_after = |edit: &Edit| {
             let mut record = example();
             edit(&mut record);
             ContentFingerprint::of(&record)
         };
-        let changes: [(&str, &dyn Fn(&mut ParcelRecord)); 16] = [
+        let changes: [(&str, &Edit); 16] = [
             ("shipper name", &|r| r.shipper.name.push_str(" Two")),
             ("shipper city", &|r| r.shipper.address.city = "Hanoi".into()),
             // A word moved from one address field to the next is another address.
@@ -546,7 +547,7 @@ mod tests {
             );
             assert_eq!(after.filer, base.filer, "{what} is not the filer");
         }
-        let material_changes: [(&str, usize, &dyn Fn(&mut ParcelRecord)); 4] = [
+        let material_changes: [(&str, usize, &Edit); 4] = [
             ("shipper", 0, &|r| r.shipper.name.push_str(" Two")),
             ("consignee", 1, &|r| {
                 r.consignee.address.city = "Dover".into()
@@ -556,12 +557,11 @@ mod tests {
         ];
         for (what, index, edit) in material_changes {
             let after = fingerprint_after(edit);
-            for field in 0..MATERIAL_FIELDS.len() {
+            for (field, name) in MATERIAL_FIELDS.iter().enumerate() {
                 assert_eq!(
                     after.material[field] != base.material[field],
                     field == index,
-                    "a change of {what} changes material field {} only",
-                    MATERIAL_FIELDS[field]
+                    "a change of {what} changes material field {name} only",
                 );
             }
         }
