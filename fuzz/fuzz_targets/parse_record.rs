@@ -10,7 +10,9 @@
 //! - the message of a rejection (logged, and published in `parcels.rejected`) contains no
 //!   control character and no bidi override, whatever the input: found values are quoted
 //!   escaped, so hostile input cannot forge log lines or reorder text;
-//! - the same record reported twice is a duplicate the second time (dedup is deterministic).
+//! - the same record reported twice is a duplicate the second time (dedup is deterministic);
+//! - the parser's fast path and its full path agree: `parse_record` gives what
+//!   `parse_record_by_walk` gives, record or error.
 //!
 //! Seeds: `fuzz/corpus/parse_record/` (the sample parcels of data/samples and edits of them).
 
@@ -26,7 +28,7 @@ use screener_engine::known_shippers::{self, KnownShipperRegistry};
 use screener_engine::lists::{self, ListFormat};
 use screener_engine::matching::Matcher;
 use screener_engine::pipeline::{process_report, ReportOutcome};
-use screener_engine::record::{parse_record, ParseLimits, RecordError};
+use screener_engine::record::{parse_record, parse_record_by_walk, ParseLimits, RecordError};
 use screener_engine::rules::{RulesConfig, Screener};
 
 /// The screener, built once: the OFAC SDN sample set (thousands of names, so the index and
@@ -85,7 +87,13 @@ fn check_rejection(error: &RecordError) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let record = match parse_record(data, &ParseLimits::default()) {
+    let parsed = parse_record(data, &ParseLimits::default());
+    assert_eq!(
+        parsed,
+        parse_record_by_walk(data, &ParseLimits::default()),
+        "the fast path and the full path disagree"
+    );
+    let record = match parsed {
         Ok(record) => record,
         Err(error) => {
             check_rejection(&error);

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use screener_engine::dedup::{DedupConfig, DedupOutcome, Deduplicator, DuplicateKind};
 use screener_engine::known_shippers::{self, KnownShipper};
 use screener_engine::pipeline::sent_at_ms;
-use screener_engine::record::{parse_record, FilerType, ParcelRecord, ParseLimits};
+use screener_engine::record::{
+    parse_record, parse_record_by_walk, FilerType, ParcelRecord, ParseLimits,
+};
 use screener_engine::rules::RulesConfig;
 
 /// A few real list names (OFAC SDN primary names and aliases, as published).
@@ -188,6 +190,28 @@ fn malformed_reports_fail_to_parse_and_every_other_report_parses() {
             "{malformation:?} is in the mix: {malformations:?}"
         );
     }
+}
+
+#[test]
+fn the_parsers_fast_path_agrees_with_its_full_path_on_every_report() {
+    let reports = generate(FeedConfig {
+        malformed_share: 0.05,
+        ..config(13, 10_000)
+    });
+    let limits = ParseLimits::default();
+    let mut valid = 0;
+    for report in &reports {
+        let parsed = parse_record(&report.bytes, &limits);
+        assert_eq!(
+            parsed,
+            parse_record_by_walk(&report.bytes, &limits),
+            "{:?} report: {}",
+            report.kind,
+            String::from_utf8_lossy(&report.bytes)
+        );
+        valid += usize::from(parsed.is_ok());
+    }
+    assert!(valid > reports.len() * 9 / 10, "{valid} of {}", reports.len());
 }
 
 fn is_courier(record: &ParcelRecord) -> bool {

@@ -3,14 +3,15 @@
 //! problem with its JSON path.
 //!
 //! The parser lives in [`parse`] (JSON text to a [`json`] tree borrowing from the text in
-//! [`duplicate_keys`], which refuses an object with a key twice); it never panics, whatever
-//! the input.
+//! [`duplicate_keys`], which refuses an object with a key twice), with a fast path for
+//! well-formed records in [`fast`]; it never panics, whatever the input.
 
 mod duplicate_keys;
+mod fast;
 mod json;
 mod parse;
 
-pub use parse::{parse_record, ParseLimits};
+pub use parse::{parse_record, parse_record_by_walk, ParseLimits};
 
 use serde::Serialize;
 

@@ -23,6 +23,7 @@ use std::marker::PhantomData;
 use serde_json::Number;
 
 use super::duplicate_keys::{self, Failure};
+use super::fast;
 use super::json::{Json, Object};
 use super::{
     Action, Address, FieldError, FilerType, Identifier, Item, Marketplace, Mode, Money,
@@ -65,16 +66,42 @@ impl Default for ParseLimits {
 /// object is one field problem at path `$`. JSON with an object that has a key twice is
 /// rejected with only its duplicate keys (`consignee.name: duplicate key`), in document
 /// order.
+///
+/// A well-formed record with no unknown field takes the fast path ([`super::fast`]); any
+/// other input the full path (tree and walk), with the same result.
 pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, RecordError> {
+    let text = checked_text(bytes, limits)?;
+    if let Some(record) = fast::parse_well_formed(text, limits) {
+        return Ok(record);
+    }
+    walk_text(text, limits)
+}
+
+/// [`parse_record`] by the full path alone, never the fast path: the reference the fast path
+/// is tested against (by the parser's tests, the fuzz target and the service's feed tests).
+/// Same result, slower.
+pub fn parse_record_by_walk(
+    bytes: &[u8],
+    limits: &ParseLimits,
+) -> Result<ParcelRecord, RecordError> {
+    walk_text(checked_text(bytes, limits)?, limits)
+}
+
+/// Gates 1 and 2: the size limit, then UTF-8.
+fn checked_text<'b>(bytes: &'b [u8], limits: &ParseLimits) -> Result<&'b str, RecordError> {
     if bytes.len() > limits.max_record_bytes {
         return Err(RecordError::TooLarge {
             size_bytes: bytes.len(),
             limit_bytes: limits.max_record_bytes,
         });
     }
-    let text = simdutf8::compat::from_utf8(bytes).map_err(|error| RecordError::InvalidUtf8 {
+    simdutf8::compat::from_utf8(bytes).map_err(|error| RecordError::InvalidUtf8 {
         offset: error.valid_up_to(),
-    })?;
+    })
+}
+
+/// Gates 3 and 4: the JSON tree (refusing duplicate keys), then the walk.
+fn walk_text(text: &str, limits: &ParseLimits) -> Result<ParcelRecord, RecordError> {
     let value = match duplicate_keys::from_str(text) {
         Ok(value) => value,
         Err(Failure::Json(error)) => {
@@ -108,23 +135,23 @@ pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, 
     })
 }
 
-const FILER_TYPES: &[(&str, FilerType)] = &[
+pub(super) const FILER_TYPES: &[(&str, FilerType)] = &[
     ("express_carrier", FilerType::ExpressCarrier),
     ("marketplace", FilerType::Marketplace),
     ("postal", FilerType::Postal),
 ];
-const ACTIONS: &[(&str, Action)] = &[
+pub(super) const ACTIONS: &[(&str, Action)] = &[
     ("ADD", Action::Add),
     ("AMEND", Action::Amend),
     ("CANCEL", Action::Cancel),
 ];
-const MODES: &[(&str, Mode)] = &[
+pub(super) const MODES: &[(&str, Mode)] = &[
     ("AIR", Mode::Air),
     ("ROAD", Mode::Road),
     ("SEA", Mode::Sea),
     ("POSTAL", Mode::Postal),
 ];
-const WEIGHT_UNITS: &[(&str, WeightUnit)] = &[("KG", WeightUnit::Kg), ("LB", WeightUnit::Lb)];
+pub(super) const WEIGHT_UNITS: &[(&str, WeightUnit)] = &[("KG", WeightUnit::Kg), ("LB", WeightUnit::Lb)];
 
 /// Longest prefix of a found value quoted in a problem, in characters.
 const QUOTE_CHARS: usize = 40;
@@ -460,15 +487,11 @@ impl<'l, 'j> Walker<'l, 'j> {
             }
         };
         let max = self.limits.max_string_chars;
-        // A string of at most `max` bytes has at most `max` characters: count only longer ones.
-        if text.len() > max {
-            let chars = text.chars().count();
-            if chars > max {
-                self.report(format_args!(
-                    "expected at most {max} characters, got {chars}"
-                ));
-                return None;
-            }
+        if let Some(chars) = chars_over(&text, max) {
+            self.report(format_args!(
+                "expected at most {max} characters, got {chars}"
+            ));
+            return None;
         }
         Some(text.into_owned())
     }
@@ -476,7 +499,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     /// A string with something other than whitespace in it, kept as filed.
     fn non_empty(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.string(value)?;
-        if text.trim().is_empty() {
+        if is_blank(&text) {
             self.report(format_args!(
                 "expected a non-empty string, got {}",
                 quote(&text)
@@ -488,13 +511,7 @@ impl<'l, 'j> Walker<'l, 'j> {
 
     /// A party name: non-empty, stored without leading and trailing whitespace.
     fn name(&mut self, value: Json<'j>) -> Option<String> {
-        let text = self.non_empty(value)?;
-        let trimmed = text.trim();
-        if trimmed.len() == text.len() {
-            Some(text)
-        } else {
-            Some(trimmed.to_owned())
-        }
+        self.non_empty(value).map(trimmed_name)
     }
 
     /// An assigned ISO 3166-1 alpha-2 code, upper case as filed (not upper-cased for the
@@ -516,7 +533,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     /// An ISO 4217-shaped currency code: three upper-case ASCII letters.
     fn currency(&mut self, value: Json<'j>) -> Option<String> {
         let code = self.string(value)?;
-        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        if is_currency(&code) {
             return Some(code);
         }
         self.report(format_args!(
@@ -529,7 +546,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     /// An RFC 3339 date-time, validated and kept as filed.
     fn timestamp(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.string(value)?;
-        if chrono::DateTime::parse_from_rfc3339(&text).is_ok() {
+        if is_timestamp(&text) {
             return Some(text);
         }
         self.report(format_args!(
@@ -543,14 +560,8 @@ impl<'l, 'j> Walker<'l, 'j> {
     /// dropped, so `"6109.10 00"` becomes `"61091000"`.
     fn hs_code(&mut self, value: Json<'j>) -> Option<String> {
         let text = self.string(value)?;
-        let only_digits_dots_spaces = text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b' ');
-        if only_digits_dots_spaces {
-            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-            if (4..=10).contains(&digits.len()) {
-                return Some(digits);
-            }
+        if let Some(digits) = hs_code_digits(&text) {
+            return Some(digits);
         }
         self.report(format_args!(
             "expected an HS code of 4 to 10 digits (dots and spaces allowed), got {}",
@@ -563,8 +574,8 @@ impl<'l, 'j> Walker<'l, 'j> {
     fn one_of<T: Copy>(&mut self, value: Json<'j>, choices: &[(&str, T)]) -> Option<T> {
         let found = match &value {
             Json::String(text) => {
-                if let Some((_, choice)) = choices.iter().find(|(name, _)| name == text) {
-                    return Some(*choice);
+                if let Some(choice) = choice(text, choices) {
+                    return Some(choice);
                 }
                 quote(text)
             }
@@ -587,9 +598,9 @@ impl<'l, 'j> Walker<'l, 'j> {
     /// 301-digit rendering of the `f64`).
     fn number(&mut self, value: Json<'j>, what: &str) -> Option<(f64, Number)> {
         match value {
-            Json::Number(number) => match number.as_f64() {
-                Some(float) if float.is_finite() => Some((float, number)),
-                _ => {
+            Json::Number(number) => match finite(&number) {
+                Some(float) => Some((float, number)),
+                None => {
                     self.report(format_args!("expected {what}, got {number}"));
                     None
                 }
@@ -605,7 +616,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     fn positive(&mut self, value: Json<'j>) -> Option<f64> {
         const WHAT: &str = "a number > 0";
         let (float, number) = self.number(value, WHAT)?;
-        if float > 0.0 {
+        if is_positive(float) {
             return Some(float);
         }
         self.report(format_args!("expected {WHAT}, got {number}"));
@@ -616,8 +627,8 @@ impl<'l, 'j> Walker<'l, 'j> {
     fn non_negative(&mut self, value: Json<'j>) -> Option<f64> {
         const WHAT: &str = "a number >= 0";
         let (float, number) = self.number(value, WHAT)?;
-        if float >= 0.0 {
-            return Some(float + 0.0);
+        if let Some(amount) = non_negative(float) {
+            return Some(amount);
         }
         self.report(format_args!("expected {WHAT}, got {number}"));
         None
@@ -628,19 +639,8 @@ impl<'l, 'j> Walker<'l, 'j> {
     fn count(&mut self, value: Json<'j>) -> Option<u32> {
         const WHAT: &str = "an integer >= 1";
         let (float, number) = self.number(value, WHAT)?;
-        let exact = match number.as_u64() {
-            Some(integer) => u32::try_from(integer).ok(),
-            None if number.is_f64()
-                && float.fract() == 0.0
-                && (0.0..=f64::from(u32::MAX)).contains(&float) =>
-            {
-                // In range and integral, so the cast is exact.
-                Some(float as u32)
-            }
-            None => None,
-        };
-        match exact {
-            Some(count) if count >= 1 => Some(count),
+        match count_of(&number, float) {
+            Some(count) => Some(count),
             _ if float > f64::from(u32::MAX) => {
                 self.report(format_args!(
                     "expected an integer <= {}, got {number}",
@@ -654,6 +654,95 @@ impl<'l, 'j> Walker<'l, 'j> {
             }
         }
     }
+}
+
+// ---- checks, shared with the fast path (`super::fast`) ----
+
+/// The number of characters of `text` when it has more than `max`.
+pub(super) fn chars_over(text: &str, max: usize) -> Option<usize> {
+    // A string of at most `max` bytes has at most `max` characters: count only longer ones.
+    if text.len() <= max {
+        return None;
+    }
+    let chars = text.chars().count();
+    (chars > max).then_some(chars)
+}
+
+/// Nothing but whitespace (or nothing at all).
+pub(super) fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// A party name without leading and trailing whitespace (reallocated only when trimmed).
+pub(super) fn trimmed_name(text: String) -> String {
+    let trimmed = text.trim();
+    if trimmed.len() == text.len() {
+        text
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Three upper-case ASCII letters (ISO 4217-shaped).
+pub(super) fn is_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// An RFC 3339 date-time.
+pub(super) fn is_timestamp(text: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(text).is_ok()
+}
+
+/// The digits of an HS code written with digits, dots and spaces only, when there are 4 to 10.
+pub(super) fn hs_code_digits(text: &str) -> Option<String> {
+    let only_digits_dots_spaces = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b' ');
+    if !only_digits_dots_spaces {
+        return None;
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    (4..=10).contains(&digits.len()).then_some(digits)
+}
+
+/// The choice named exactly `text`.
+pub(super) fn choice<T: Copy>(text: &str, choices: &[(&str, T)]) -> Option<T> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice)
+}
+
+/// The number as a finite `f64`.
+pub(super) fn finite(number: &Number) -> Option<f64> {
+    number.as_f64().filter(|float| float.is_finite())
+}
+
+/// A weight: > 0.
+pub(super) fn is_positive(float: f64) -> bool {
+    float > 0.0
+}
+
+/// An amount: >= 0, with `-0` read as `0`.
+pub(super) fn non_negative(float: f64) -> Option<f64> {
+    (float >= 0.0).then_some(float + 0.0)
+}
+
+/// A count: an integer from 1 to `u32::MAX`; an integral float such as `2.0` counts, as in
+/// JSON Schema. `float` is the number as an `f64`.
+pub(super) fn count_of(number: &Number, float: f64) -> Option<u32> {
+    let exact = match number.as_u64() {
+        Some(integer) => u32::try_from(integer).ok(),
+        None if number.is_f64()
+            && float.fract() == 0.0
+            && (0.0..=f64::from(u32::MAX)).contains(&float) =>
+        {
+            // In range and integral, so the cast is exact.
+            Some(float as u32)
+        }
+        None => None,
+    };
+    exact.filter(|count| *count >= 1)
 }
 
 /// A found string for a problem: at most [`QUOTE_CHARS`] characters, then an ellipsis;
@@ -692,6 +781,19 @@ mod tests {
 
     fn parse(bytes: &[u8]) -> Result<ParcelRecord, RecordError> {
         parse_record(bytes, &ParseLimits::default())
+    }
+
+    /// Every input a test parses goes by both paths: [`parse_record`] (the fast path when it
+    /// vouches for the record) and [`parse_record_by_walk`] must agree on it.
+    fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, RecordError> {
+        let result = super::parse_record(bytes, limits);
+        assert_eq!(
+            result,
+            parse_record_by_walk(bytes, limits),
+            "the fast path and the walk disagree on {:?}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        );
+        result
     }
 
     fn example_value() -> Value {
