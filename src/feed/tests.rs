@@ -211,7 +211,11 @@ fn the_parsers_fast_path_agrees_with_its_full_path_on_every_report() {
         );
         valid += usize::from(parsed.is_ok());
     }
-    assert!(valid > reports.len() * 9 / 10, "{valid} of {}", reports.len());
+    assert!(
+        valid > reports.len() * 9 / 10,
+        "{valid} of {}",
+        reports.len()
+    );
 }
 
 fn is_courier(record: &ParcelRecord) -> bool {

@@ -231,11 +231,12 @@ thread_local! {
 }
 
 fn tokenize_ascii(text: &str, visit: impl FnMut(&str, TokenKind)) {
-    // Taken out of the slot rather than borrowed in place: a nested call (from `visit`)
-    // finds it empty and works on fresh buffers instead of panicking.
-    let mut scratch = TOKENIZE_SCRATCH.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
-    tokenize_ascii_with(text, &mut scratch, visit);
-    TOKENIZE_SCRATCH.with(|slot| *slot.borrow_mut() = scratch);
+    TOKENIZE_SCRATCH.with(|slot| match slot.try_borrow_mut() {
+        Ok(mut scratch) => tokenize_ascii_with(text, &mut scratch, visit),
+        // A nested call (from `visit`) finds the buffers in use and works on fresh ones
+        // instead of panicking.
+        Err(_) => tokenize_ascii_with(text, &mut TokenizeScratch::default(), visit),
+    })
 }
 
 /// What separated the current raw token from the previous one.
@@ -302,6 +303,20 @@ fn tokenize_ascii_with(
         }
     }
     let letters: &str = letters;
+    // Spans of ASCII letters and digits: always in bounds and on character boundaries.
+    let as_text = |start: usize, end: usize| letters.get(start..end).unwrap_or_default();
+
+    // Without single letters (most names and addresses) nothing joins in steps 2 and 3:
+    // every raw token is a token.
+    if raw.iter().all(|token| token.end - token.start > 1) {
+        for token in raw.iter() {
+            let text = as_text(token.start, token.end);
+            if !HONORIFICS.contains(&text) {
+                visit(text, classify(text));
+            }
+        }
+        return;
+    }
 
     // 2. Single letters glued by bare dots join: `S.A.` → `SA`. A token starts where the one
     // before it ends, so joining extends the last span.
@@ -323,8 +338,6 @@ fn tokenize_ascii_with(
     // 3. Runs of single letters that spell a legal form when written apart join (`S A DE C V`
     // → `SA DE CV`, `L L C` → `LLC`); other single letters stay initials (`J P SMITH`). Then
     // honorifics are dropped and the rest classified.
-    // Spans of ASCII letters and digits: always in bounds and on character boundaries.
-    let as_text = |start: usize, end: usize| letters.get(start..end).unwrap_or_default();
     let mut position = 0;
     while position < dotted.len() {
         let run_end = (position..dotted.len())

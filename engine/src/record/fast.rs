@@ -29,9 +29,7 @@ use super::parse::{
     is_timestamp, non_negative, trimmed_name, ParseLimits, ACTIONS, FILER_TYPES, MODES,
     WEIGHT_UNITS,
 };
-use super::{
-    Address, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source, Weight,
-};
+use super::{Address, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source, Weight};
 use crate::lists::country;
 
 /// The record when `text` is a well-formed record with no unknown field; `None` otherwise
@@ -189,7 +187,9 @@ impl<'de> serde::de::Visitor<'de> for UnknownFields {
         let mut keys: Vec<Cow<'de, str>> = Vec::new();
         while let Some(key) = fields.next_key::<Cow<'de, str>>()? {
             if keys.len() == MAX_UNKNOWN_FIELDS || keys.contains(&key) {
-                return Err(serde::de::Error::custom("unknown fields the fast path cannot vouch for"));
+                return Err(serde::de::Error::custom(
+                    "unknown fields the fast path cannot vouch for",
+                ));
             }
             fields.next_value::<Scalar>()?;
             keys.push(key);
@@ -366,7 +366,9 @@ impl Checks<'_> {
             return None;
         }
         let mut check = check;
-        wire.into_iter().map(|element| check(self, element)).collect()
+        wire.into_iter()
+            .map(|element| check(self, element))
+            .collect()
     }
 
     fn string(&self, text: String) -> Option<String> {
@@ -452,7 +454,9 @@ mod tests {
         type Edit = fn(&mut Value);
         let surprises: [(&str, Edit); 13] = [
             ("an unknown object", |v| v["extra"] = json!({"a": 1})),
-            ("an unknown array in a party", |v| v["shipper"]["vat"] = json!(["x"])),
+            ("an unknown array in a party", |v| {
+                v["shipper"]["vat"] = json!(["x"])
+            }),
             ("too many unknown fields", |v| {
                 for index in 0..=MAX_UNKNOWN_FIELDS {
                     v["items"][0][format!("x{index}")] = json!(index);
@@ -461,17 +465,23 @@ mod tests {
             ("a missing field", |v| {
                 v.as_object_mut().expect("object").remove("carrier");
             }),
-            ("null for a required field", |v| v["house_bill"] = Value::Null),
+            ("null for a required field", |v| {
+                v["house_bill"] = Value::Null
+            }),
             ("another JSON type", |v| v["piece_count"] = json!("1")),
             ("a blank name", |v| v["consignee"]["name"] = json!("  ")),
             ("a country code in lower case", |v| {
                 v["destination_country"] = json!("us")
             }),
             ("an unknown choice", |v| v["mode"] = json!("RAIL")),
-            ("a bad date-time", |v| v["source"]["sent_at"] = json!("yesterday")),
+            ("a bad date-time", |v| {
+                v["source"]["sent_at"] = json!("yesterday")
+            }),
             ("no items", |v| v["items"] = json!([])),
             ("a zero weight", |v| v["gross_weight"]["value"] = json!(0)),
-            ("a fractional count", |v| v["items"][0]["quantity"] = json!(1.5)),
+            ("a fractional count", |v| {
+                v["items"][0]["quantity"] = json!(1.5)
+            }),
         ];
         for (what, edit) in surprises {
             let mut value = example();
@@ -487,7 +497,11 @@ mod tests {
             text.replacen("\"carrier\"", "\"extra\": 1, \"extra\": 2, \"carrier\"", 1),
             text.replacen("\"city\"", "\"extra\": 1, \"\\u0065xtra\": 2, \"city\"", 1),
             text.replacen("\"city\"", "\"city\": \"X\", \"city\"", 1),
-            text.replacen("\"carrier\"", "\"n\\u0061me\": 1, \"name\": 2, \"carrier\"", 1),
+            text.replacen(
+                "\"carrier\"",
+                "\"n\\u0061me\": 1, \"name\": 2, \"carrier\"",
+                1,
+            ),
         ] {
             assert!(
                 parse_well_formed(&twice, &limits).is_none(),

@@ -151,7 +151,8 @@ pub(super) const MODES: &[(&str, Mode)] = &[
     ("SEA", Mode::Sea),
     ("POSTAL", Mode::Postal),
 ];
-pub(super) const WEIGHT_UNITS: &[(&str, WeightUnit)] = &[("KG", WeightUnit::Kg), ("LB", WeightUnit::Lb)];
+pub(super) const WEIGHT_UNITS: &[(&str, WeightUnit)] =
+    &[("KG", WeightUnit::Kg), ("LB", WeightUnit::Lb)];
 
 /// Longest prefix of a found value quoted in a problem, in characters.
 const QUOTE_CHARS: usize = 40;
