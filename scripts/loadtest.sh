@@ -6,8 +6,8 @@
 # accounted for, 1 = something lost or unexpected, 2 = setup error).
 #
 #   scripts/loadtest.sh [--parcels N] [--rate R] [--manifest N] [--partitions P]
-#                       [--pass-through] [--workers W] [--report FILE] [--seed S]
-#                       [--build] [-- MORE-LOADTEST-RUN-ARGS...]
+#                       [--pass-through] [--backlog] [--workers W] [--report FILE]
+#                       [--seed S] [--build] [-- MORE-LOADTEST-RUN-ARGS...]
 #
 #   --parcels N      distinct parcels (default 100000, ≈ 143,500 reports)
 #   --rate R         reports per second, 0 = as fast as possible (default 0)
@@ -16,6 +16,9 @@
 #   --pass-through   run the screener with --pass-through (the baseline)
 #   --exactly-once   run the screener with kafka.delivery = exactly-once and read its
 #                    outputs read-committed
+#   --backlog        send the whole feed first, then start the screener on it: measures
+#                    how fast it works off a backlog, with the load generator's producing
+#                    out of the window (throughput and CPU count from the screener's start)
 #   --workers W      screener worker threads (SCREENER_KAFKA__WORKERS; default one per core)
 #   --report FILE    JSON report (default target/loadtest/<run>/report.json)
 #   --seed S         feed seed (default 1)
@@ -40,6 +43,7 @@ MANIFEST=1
 PARTITIONS=8
 PASS_THROUGH=0
 EXACTLY_ONCE=0
+BACKLOG=0
 WORKERS=""
 REPORT=""
 SEED=1
@@ -53,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         --partitions) PARTITIONS=${2:?--partitions needs a value}; shift 2 ;;
         --pass-through) PASS_THROUGH=1; shift ;;
         --exactly-once) EXACTLY_ONCE=1; shift ;;
+        --backlog) BACKLOG=1; shift ;;
         --workers) WORKERS=${2:?--workers needs a value}; shift 2 ;;
         --report) REPORT=${2:?--report needs a value}; shift 2 ;;
         --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
@@ -86,6 +91,7 @@ elif [[ $REPORT != /* ]]; then
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/parcel-screener-loadtest.XXXXXX")
 SCREENER_PID=""
+LOADTEST_PID=""
 
 stop_screener() {
     [[ -n $SCREENER_PID ]] || return 0
@@ -108,6 +114,9 @@ stop_screener() {
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    if [[ -n $LOADTEST_PID ]]; then
+        kill "$LOADTEST_PID" 2>/dev/null || true
+    fi
     stop_screener
     scripts/tansu.sh stop --pidfile "$TMP/tansu.pid" >/dev/null 2>&1 || true
     rm -rf "$TMP"
@@ -142,29 +151,49 @@ if [[ $EXACTLY_ONCE == 1 ]]; then
     LOADTEST_ARGS+=(--read-committed)
     MODE="$MODE, exactly-once"
 fi
-env "${SCREENER_ENV[@]}" "$SCREENER_BIN" "${SCREENER_ARGS[@]}" >"$RUN_DIR/screener.log" 2>&1 &
-SCREENER_PID=$!
-log "screener ($MODE) pid $SCREENER_PID, waiting for its partitions"
+start_screener() {
+    env "${SCREENER_ENV[@]}" "$SCREENER_BIN" "${SCREENER_ARGS[@]}" >"$RUN_DIR/screener.log" 2>&1 &
+    SCREENER_PID=$!
+    log "screener ($MODE) pid $SCREENER_PID, waiting for its partitions"
+    # Joining the group takes about half the session timeout on Tansu (≈ 3 s).
+    local joined=0
+    for _ in $(seq 1 300); do
+        if grep -q "partitions assigned" "$RUN_DIR/screener.log" 2>/dev/null; then
+            joined=1
+            break
+        fi
+        kill -0 "$SCREENER_PID" 2>/dev/null || { tail -n 20 "$RUN_DIR/screener.log" >&2; die "the screener exited"; }
+        sleep 0.1
+    done
+    [[ $joined == 1 ]] || { tail -n 20 "$RUN_DIR/screener.log" >&2; die "the screener got no partitions within 30 s"; }
+}
 
-# Joining the group takes about half the session timeout on Tansu (≈ 3 s).
-joined=0
-for _ in $(seq 1 300); do
-    if grep -q "partitions assigned" "$RUN_DIR/screener.log" 2>/dev/null; then
-        joined=1
-        break
-    fi
-    kill -0 "$SCREENER_PID" 2>/dev/null || { tail -n 20 "$RUN_DIR/screener.log" >&2; die "the screener exited"; }
-    sleep 0.1
-done
-[[ $joined == 1 ]] || { tail -n 20 "$RUN_DIR/screener.log" >&2; die "the screener got no partitions within 30 s"; }
-sleep 0.5
-
+LOADTEST_RUN=("$LOADTEST_BIN" run --brokers "$BROKERS" --parcels "$PARCELS" --rate "$RATE"
+    --manifest "$MANIFEST" --seed "$SEED" --report "$REPORT" --watch-pid "tansu=$TANSU_PID")
 set +e
-"$LOADTEST_BIN" run --brokers "$BROKERS" --parcels "$PARCELS" --rate "$RATE" \
-    --manifest "$MANIFEST" --seed "$SEED" --report "$REPORT" \
-    --watch-pid "tansu=$TANSU_PID" --watch-pid "screener=$SCREENER_PID" \
-    "${LOADTEST_ARGS[@]}" "${EXTRA[@]}"
-STATUS=$?
+if [[ $BACKLOG == 1 ]]; then
+    # The load test sends everything, creates the marker and waits for MARKER.started.
+    MARKER=$TMP/backlog
+    "${LOADTEST_RUN[@]}" --backlog "$MARKER" "${LOADTEST_ARGS[@]}" "${EXTRA[@]}" &
+    LOADTEST_PID=$!
+    while [[ ! -e $MARKER ]]; do
+        if ! kill -0 "$LOADTEST_PID" 2>/dev/null; then
+            wait "$LOADTEST_PID"
+            exit $?
+        fi
+        sleep 0.05
+    done
+    start_screener
+    echo "screener=$SCREENER_PID" >"$MARKER.started"
+    wait "$LOADTEST_PID"
+    STATUS=$?
+    LOADTEST_PID=""
+else
+    start_screener
+    sleep 0.5
+    "${LOADTEST_RUN[@]}" --watch-pid "screener=$SCREENER_PID" "${LOADTEST_ARGS[@]}" "${EXTRA[@]}"
+    STATUS=$?
+fi
 set -e
 
 stop_screener

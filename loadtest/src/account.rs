@@ -60,6 +60,9 @@ pub struct Accounting {
     pub last_send_us: u64,
     /// When the last expected output was first read.
     pub last_output_us: u64,
+    /// Backlog mode: when the service started on the preloaded feed; end to end counts from
+    /// here rather than from the first send.
+    pub backlog_start_us: Option<u64>,
     pub lost_examples: Vec<String>,
     pub unexpected_examples: Vec<String>,
 }
@@ -84,6 +87,7 @@ impl Accounting {
             first_send_us: 0,
             last_send_us: 0,
             last_output_us: 0,
+            backlog_start_us: None,
             lost_examples: Vec::new(),
             unexpected_examples: Vec::new(),
         }
@@ -103,11 +107,16 @@ impl Accounting {
             && self.wrong_verdict == 0
     }
 
-    /// Seconds from the first send to the last expected output read (or the last send if
-    /// nothing was expected).
+    /// Seconds from the first send (backlog mode: from the service's start) to the last
+    /// expected output read (or the last send if nothing was expected).
     pub fn end_to_end_seconds(&self) -> f64 {
-        let end = self.last_output_us.max(self.last_send_us);
-        end.saturating_sub(self.first_send_us) as f64 / 1e6
+        match self.backlog_start_us {
+            Some(start) => self.last_output_us.saturating_sub(start) as f64 / 1e6,
+            None => {
+                let end = self.last_output_us.max(self.last_send_us);
+                end.saturating_sub(self.first_send_us) as f64 / 1e6
+            }
+        }
     }
 
     pub fn send_seconds(&self) -> f64 {

@@ -25,7 +25,8 @@ pub struct RunFacts<'a> {
     pub receipts: &'a Receipts,
     /// Seconds the send loop took (until the last report was accepted by the producer).
     pub sending_seconds: f64,
-    /// Seconds from the first send until every output was read (or the drain gave up).
+    /// Seconds from the first send (backlog mode: from the service's start) until every
+    /// output was read (or the drain gave up).
     pub wall_seconds: f64,
     pub timed_out: bool,
     pub expectation_differences: u64,
@@ -151,6 +152,9 @@ pub fn print_summary(facts: &RunFacts<'_>) {
             ""
         }
     );
+    if a.backlog_start_us.is_some() {
+        println!("  backlog: the feed was sent before the service started; end to end counts from its start, latencies include the wait");
+    }
     let h = &a.latency_us;
     if !h.is_empty() {
         println!(
@@ -310,6 +314,7 @@ pub fn to_json(facts: &RunFacts<'_>) -> Value {
             "send_reports_per_s": per_second(a.sent, a.send_seconds()),
             "send_loop_seconds": facts.sending_seconds,
             "wall_seconds": facts.wall_seconds,
+            "backlog": a.backlog_start_us.is_some(),
         },
         "latency_ms": latency_json(a),
         "cpu": facts.cpu,

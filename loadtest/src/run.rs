@@ -74,6 +74,14 @@ pub struct RunArgs {
     /// `kafka.delivery = exactly-once`): decisions count when their transaction commits.
     #[arg(long)]
     pub read_committed: bool,
+    /// Backlog mode (`scripts/loadtest.sh --backlog`): the whole feed is sent and
+    /// acknowledged before the service reads any of it. Then FILE is created, and the run
+    /// waits for FILE.started, which says the service now has its partitions (and may name
+    /// more NAME=PID processes to watch, one per line); throughput and CPU count from then.
+    /// Measures how fast the service works off a backlog with the load generator's
+    /// producing out of the window; the latencies then include the wait.
+    #[arg(long, value_name = "FILE")]
+    pub backlog: Option<PathBuf>,
 
     /// Share of parcels replayed exactly (same bytes).
     #[arg(long, value_name = "SHARE")]
@@ -268,8 +276,9 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             ticker_stop.clone(),
         )
     });
-    let cpu_before = CpuSnapshot::take(&args.watch_pids);
-    let clock = Instant::now();
+    let mut watched = args.watch_pids.clone();
+    let mut cpu_before = CpuSnapshot::take(&watched);
+    let mut clock = Instant::now();
     let mut produce_us = vec![0u64; reports.len()];
     for (index, report) in reports.iter().enumerate() {
         if let Some(due) = due(index as u64, args.rate, args.manifest) {
@@ -310,6 +319,13 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Err(error) = producer.flush(Duration::from_secs(120)) {
         eprintln!("loadtest: not every report was acknowledged: {error}");
     }
+    let mut backlog_start_us = None;
+    if let Some(marker) = &args.backlog {
+        watched.extend(wait_for_service(marker)?);
+        backlog_start_us = Some(now_us());
+        cpu_before = CpuSnapshot::take(&watched);
+        clock = Instant::now();
+    }
 
     // 5. Drain: wait for every expected output, or until nothing new came for a while.
     let drain_timeout = Duration::from_secs_f64(args.drain_timeout.max(0.0));
@@ -331,7 +347,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let wall_seconds = clock.elapsed().as_secs_f64();
-    let cpu = cpu_before.until(&CpuSnapshot::take(&args.watch_pids), wall_seconds);
+    let cpu = cpu_before.until(&CpuSnapshot::take(&watched), wall_seconds);
     if timed_out {
         eprintln!(
             "loadtest: drain timeout: nothing new for {:.0} s with {} of {} outputs read",
@@ -401,7 +417,8 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let receipts = collector.into_receipts();
-    let accounting = account(mode, &entries, &receipts);
+    let mut accounting = account(mode, &entries, &receipts);
+    accounting.backlog_start_us = backlog_start_us;
     let expected_counts = ExpectedCounts::of(expected.iter().flatten());
 
     let facts = RunFacts {
@@ -434,6 +451,35 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+/// Backlog mode: says the feed is sent (creates `marker`), then waits until `marker.started`
+/// exists, and returns the processes it names to watch.
+fn wait_for_service(marker: &std::path::Path) -> anyhow::Result<Vec<Watched>> {
+    std::fs::write(marker, b"sent\n")
+        .with_context(|| format!("cannot create {}", marker.display()))?;
+    eprintln!("loadtest: backlog sent; waiting for the service to start");
+    let started = PathBuf::from(format!("{}.started", marker.display()));
+    let deadline = Instant::now() + Duration::from_secs(BACKLOG_START_TIMEOUT_SECS);
+    while !started.exists() {
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "backlog mode: {} did not appear within {BACKLOG_START_TIMEOUT_SECS} s",
+                started.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let text = std::fs::read_to_string(&started)
+        .with_context(|| format!("cannot read {}", started.display()))?;
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| crate::cpu::parse_watched(line).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+/// How long backlog mode waits for the service to start.
+const BACKLOG_START_TIMEOUT_SECS: u64 = 120;
 
 /// Prints one progress line a second on stderr until told to stop.
 fn spawn_ticker(

@@ -13,8 +13,15 @@ pub struct KafkaConfig {
     pub group_id: String,
     pub topics: TopicsConfig,
     /// Most records read but not yet acknowledged downstream. Bounds memory: a slow broker
-    /// slows consumption instead of growing queues.
+    /// slows consumption instead of growing queues. A record is acknowledged once its
+    /// decision is (so this also bounds what a crash makes the group read again); at the
+    /// broker's acknowledgement latency, it caps throughput at `max_in_flight` / latency:
+    /// 10,000 capped the load test at ~72k reports/s on Tansu (BENCHMARKS.md, backlog).
     pub max_in_flight: usize,
+    /// Most bytes (keys and payloads as read) of the records in flight: with
+    /// `max_in_flight`, bounds the memory they hold whatever their size (50,000 records of
+    /// the 256 KiB `limits.max_record_bytes` would be 12 GiB).
+    pub max_in_flight_bytes: u64,
     /// Screening worker threads; 0 means one per core.
     pub workers: usize,
     /// Consumer session timeout: how long a dead instance keeps its partitions.
@@ -53,7 +60,8 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".to_string(),
             group_id: "parcel-screener".to_string(),
             topics: TopicsConfig::default(),
-            max_in_flight: 10_000,
+            max_in_flight: 50_000,
+            max_in_flight_bytes: 64 * 1024 * 1024,
             workers: 0,
             session_timeout_ms: 10_000,
             commit_interval_ms: 1_000,
@@ -137,6 +145,9 @@ impl KafkaConfig {
         }
         if self.max_in_flight == 0 {
             problems.push("kafka.max_in_flight: must be > 0".to_string());
+        }
+        if self.max_in_flight_bytes == 0 {
+            problems.push("kafka.max_in_flight_bytes: must be > 0".to_string());
         }
         let topics = [
             ("advance", &self.topics.advance),

@@ -16,8 +16,9 @@
 //!   acker, while records are in flight, wakes once a millisecond and handles every
 //!   outcome and delivery settled since, so that a fast feed costs a wake-up per batch or
 //!   tick rather than per record, and an idle one sleeps until the next outcome.
-//! - A semaphore of `max_in_flight` permits bounds records read but not yet acknowledged: a
-//!   slow broker slows consumption instead of growing memory.
+//! - Two semaphores, of `max_in_flight` records and `max_in_flight_bytes` bytes, bound the
+//!   records read but not yet acknowledged: a slow broker slows consumption instead of
+//!   growing memory.
 //! - An offset is stored for commit only when its outcome and every earlier outcome of its
 //!   partition are acknowledged by the broker (duplicates count as done at once).
 //! - On a revocation, the rebalance callback waits for the revoked partitions to drain and

@@ -318,7 +318,72 @@ struct Job {
     payload: Vec<u8>,
     /// The record's Kafka timestamp (ms), the time dedup windows follow.
     timestamp_ms: i64,
-    permit: OwnedSemaphorePermit,
+    permit: InFlightPermit,
+}
+
+/// A record's share of the in-flight bounds: one record and its bytes (key and payload),
+/// returned when its outcome is acknowledged.
+struct InFlightPermit {
+    _record: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// The in-flight bounds, `kafka.max_in_flight` records and `kafka.max_in_flight_bytes`
+/// bytes: a record is taken only when both have room.
+struct InFlightBounds {
+    records: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+    /// All the byte permits: a record larger than the bound takes all of them (it waits
+    /// until nothing else is in flight) rather than waiting forever.
+    total_bytes: u32,
+}
+
+impl InFlightBounds {
+    fn new(records: usize, bytes: u64) -> Self {
+        // Tokio takes at most u32::MAX permits at once; 4 GiB in flight is no bound anyway.
+        let total_bytes = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        InFlightBounds {
+            records: Arc::new(Semaphore::new(records)),
+            bytes: Arc::new(Semaphore::new(total_bytes as usize)),
+            total_bytes,
+        }
+    }
+
+    /// Byte permits for a record of `size` bytes (at least one, at most all).
+    fn byte_permits(&self, size: usize) -> u32 {
+        u32::try_from(size)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_bytes)
+    }
+
+    /// Both permits at once if there is room, without waiting.
+    fn try_take(&self, size: usize) -> Option<InFlightPermit> {
+        let record = self.records.clone().try_acquire_owned().ok()?;
+        let bytes = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(self.byte_permits(size))
+            .ok()?;
+        Some(InFlightPermit {
+            _record: record,
+            _bytes: bytes,
+        })
+    }
+
+    /// Both permits, waiting for room; `None` once the bounds are closed.
+    async fn take(&self, size: usize) -> Option<InFlightPermit> {
+        let record = self.records.clone().acquire_owned().await.ok()?;
+        let bytes = self
+            .bytes
+            .clone()
+            .acquire_many_owned(self.byte_permits(size))
+            .await
+            .ok()?;
+        Some(InFlightPermit {
+            _record: record,
+            _bytes: bytes,
+        })
+    }
 }
 
 enum WorkerCommand {
@@ -356,23 +421,20 @@ struct Dispatcher {
 struct WorkersGone;
 
 impl Dispatcher {
-    /// Takes an in-flight permit for `message` and adds it to its worker's batch. When the
+    /// Takes the in-flight permits for `message` and adds it to its worker's batch. When an
     /// in-flight bound is reached, what is held is handed over before waiting: held records
     /// return their permits only once handed over and acknowledged.
     async fn take(
         &mut self,
         message: &impl Message,
-        permits: &Arc<Semaphore>,
+        bounds: &InFlightBounds,
     ) -> Result<(), WorkersGone> {
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
+        let size = message.key().map_or(0, <[u8]>::len) + message.payload().map_or(0, <[u8]>::len);
+        let permit = match bounds.try_take(size) {
+            Some(permit) => permit,
+            None => {
                 self.flush().await?;
-                permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| WorkersGone)?
+                bounds.take(size).await.ok_or(WorkersGone)?
             }
         };
         self.dispatch(message, permit).await
@@ -384,7 +446,7 @@ impl Dispatcher {
     async fn dispatch(
         &mut self,
         message: &impl Message,
-        permit: OwnedSemaphorePermit,
+        permit: InFlightPermit,
     ) -> Result<(), WorkersGone> {
         let partition = message.partition();
         let offset = message.offset();
@@ -471,7 +533,7 @@ struct Outcome {
     /// The record's Kafka timestamp (ms), for end-to-end latency.
     timestamp_ms: i64,
     /// Released when the outcome is acknowledged.
-    _permit: OwnedSemaphorePermit,
+    _permit: InFlightPermit,
 }
 
 /// What becomes of a record's outcome on its way to the broker.
@@ -544,7 +606,7 @@ pub async fn run_pipeline(
         .readiness
         .pipeline_started(Duration::from_millis(statistics_interval_ms(settings)));
 
-    let permits = Arc::new(Semaphore::new(settings.max_in_flight));
+    let in_flight = InFlightBounds::new(settings.max_in_flight, settings.max_in_flight_bytes);
     let (outcome_sender, outcome_receiver) = mpsc::unbounded_channel::<Outcome>();
     let worker_count = settings.worker_count();
     let mut worker_senders = Vec::with_capacity(worker_count);
@@ -638,7 +700,7 @@ pub async fn run_pipeline(
             }
         };
         debug_assert!(dispatcher.is_flushed());
-        if dispatcher.take(&message, &permits).await.is_err() {
+        if dispatcher.take(&message, &in_flight).await.is_err() {
             break;
         }
         drop(message);
@@ -652,7 +714,7 @@ pub async fn run_pipeline(
             };
             match result {
                 Ok(message) => {
-                    if dispatcher.take(&message, &permits).await.is_err() {
+                    if dispatcher.take(&message, &in_flight).await.is_err() {
                         stopping = true;
                         break;
                     }
@@ -881,7 +943,7 @@ struct Settled {
     /// Whether something was published (a duplicate publishes nothing).
     delivered: bool,
     result: Result<(), KafkaError>,
-    _permit: OwnedSemaphorePermit,
+    _permit: InFlightPermit,
 }
 
 /// Waits for the delivery of `outcome`, if it has one.
@@ -1462,4 +1524,46 @@ fn producer_config(settings: &KafkaConfig) -> ClientConfig {
             .set("message.timeout.ms", "60000");
     }
     with_passthrough(config, settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_taken_only_when_both_bounds_have_room() {
+        let bounds = InFlightBounds::new(3, 100);
+        let first = bounds.try_take(60).expect("room for 60 bytes");
+        assert!(bounds.try_take(60).is_none(), "120 bytes > 100");
+        let small = bounds.try_take(40).expect("100 bytes exactly");
+        assert!(
+            bounds.try_take(0).is_none(),
+            "a record counts at least one byte"
+        );
+        drop(first);
+        let _second = bounds.try_take(50).expect("room again once acknowledged");
+        let _third = bounds.try_take(1).expect("third record");
+        assert!(
+            bounds.try_take(1).is_none(),
+            "three records is the record bound, with bytes to spare"
+        );
+        drop(small);
+        assert_eq!(bounds.records.available_permits(), 1);
+        assert_eq!(bounds.bytes.available_permits(), 49);
+    }
+
+    #[tokio::test]
+    async fn a_record_larger_than_the_byte_bound_waits_for_all_of_it_not_forever() {
+        let bounds = InFlightBounds::new(10, 100);
+        let held = bounds.try_take(10).expect("room");
+        assert!(bounds.try_take(1_000).is_none(), "needs every byte permit");
+        drop(held);
+        let big = tokio::time::timeout(Duration::from_secs(5), bounds.take(1_000))
+            .await
+            .expect("taken once nothing else is in flight")
+            .expect("bounds open");
+        assert_eq!(bounds.bytes.available_permits(), 0);
+        drop(big);
+        assert_eq!(bounds.bytes.available_permits(), 100);
+    }
 }
