@@ -19,8 +19,8 @@ pub struct KafkaConfig {
     /// 10,000 capped the load test at ~72k reports/s on Tansu (BENCHMARKS.md, backlog).
     pub max_in_flight: usize,
     /// Most bytes (keys and payloads as read) of the records in flight: with
-    /// `max_in_flight`, bounds the memory they hold whatever their size (50,000 records of
-    /// the 256 KiB `limits.max_record_bytes` would be 12 GiB).
+    /// `max_in_flight`, bounds the memory they hold whatever their size (30,000 records of
+    /// the 256 KiB `limits.max_record_bytes` would be 7.5 GiB).
     pub max_in_flight_bytes: u64,
     /// Screening worker threads; 0 means one per core.
     pub workers: usize,
@@ -60,7 +60,7 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".to_string(),
             group_id: "parcel-screener".to_string(),
             topics: TopicsConfig::default(),
-            max_in_flight: 50_000,
+            max_in_flight: 30_000,
             max_in_flight_bytes: 64 * 1024 * 1024,
             workers: 0,
             session_timeout_ms: 10_000,
