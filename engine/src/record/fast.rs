@@ -32,8 +32,8 @@ use super::parse::{
 use super::{Address, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source, Weight};
 use crate::lists::country;
 
-/// The record when `text` is a well-formed record with no unknown field; `None` otherwise
-/// (then the full path decides).
+/// The record when `text` is a well-formed record with no surprise (see the module
+/// documentation); `None` otherwise, and the full path decides.
 pub(super) fn parse_well_formed(text: &str, limits: &ParseLimits) -> Option<ParcelRecord> {
     let wire: WireRecord<'_> = serde_json::from_str(text).ok()?;
     Checks { limits }.record(wire)

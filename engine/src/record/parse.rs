@@ -1,6 +1,7 @@
 //! Parser and validator for parcel record v1 (SPEC §3).
 //!
-//! Bytes go through four gates, in this order, each cheaper than the next:
+//! Bytes go through four gates, in this order, each cheaper than the next (a well-formed
+//! record passes gates 3 and 4 on the fast path of [`super::fast`], with the same result):
 //! 1. the size limit on the raw bytes ([`RecordError::TooLarge`]), before any parsing;
 //! 2. UTF-8 ([`RecordError::InvalidUtf8`]);
 //! 3. JSON syntax into a [`Json`] tree ([`RecordError::InvalidJson`]); serde_json's
@@ -67,8 +68,9 @@ impl Default for ParseLimits {
 /// rejected with only its duplicate keys (`consignee.name: duplicate key`), in document
 /// order.
 ///
-/// A well-formed record with no unknown field takes the fast path ([`super::fast`]); any
-/// other input the full path (tree and walk), with the same result.
+/// A well-formed record takes the fast path ([`super::fast`]), unless something in it needs
+/// the tree to be judged (a key twice, an unknown field holding an object …); any other
+/// input takes the full path (gates 3 and 4 below), with the same result.
 pub fn parse_record(bytes: &[u8], limits: &ParseLimits) -> Result<ParcelRecord, RecordError> {
     let text = checked_text(bytes, limits)?;
     if let Some(record) = fast::parse_well_formed(text, limits) {
