@@ -184,7 +184,9 @@ if [[ $BACKLOG == 1 ]]; then
         sleep 0.05
     done
     start_screener
-    echo "screener=$SCREENER_PID" >"$MARKER.started"
+    # Written aside and renamed, so that the load test never reads it half-written.
+    echo "screener=$SCREENER_PID" >"$MARKER.tmp"
+    mv "$MARKER.tmp" "$MARKER.started"
     wait "$LOADTEST_PID"
     STATUS=$?
     LOADTEST_PID=""

@@ -267,6 +267,11 @@ fn a_correct_service_balances_with_nothing_lost() {
     let last = f.entries.iter().map(|e| e.produce_us).max().unwrap_or(0);
     assert!(accounting.last_output_us <= last + 2_500);
     assert!(accounting.end_to_end_seconds() > 0.0);
+
+    // Backlog mode counts from the service's start, not from the first send.
+    let mut backlog = accounting.clone();
+    backlog.backlog_start_us = Some(backlog.last_output_us - 1_000_000);
+    assert!((backlog.end_to_end_seconds() - 1.0).abs() < 1e-9);
 }
 
 #[test]
