@@ -305,15 +305,18 @@ fn tokenize_ascii_with(
     let letters: &str = letters;
     // Spans of ASCII letters and digits: always in bounds and on character boundaries.
     let as_text = |start: usize, end: usize| letters.get(start..end).unwrap_or_default();
+    // Honorifics are dropped, the rest classified and visited.
+    let mut emit = |text: &str| {
+        if !HONORIFICS.contains(&text) {
+            visit(text, classify(text));
+        }
+    };
 
     // Without single letters (most names and addresses) nothing joins in steps 2 and 3:
     // every raw token is a token.
     if raw.iter().all(|token| token.end - token.start > 1) {
         for token in raw.iter() {
-            let text = as_text(token.start, token.end);
-            if !HONORIFICS.contains(&text) {
-                visit(text, classify(text));
-            }
+            emit(as_text(token.start, token.end));
         }
         return;
     }
@@ -326,7 +329,7 @@ fn tokenize_ascii_with(
         let joins_previous = previous_glues_next
             && is_letter
             && dotted.last().is_some_and(|&(start, end)| {
-                end - start == 1 || is_dotted_run(letters.get(start..end).unwrap_or_default())
+                end - start == 1 || is_dotted_run(as_text(start, end))
             });
         match dotted.last_mut() {
             Some(last) if joins_previous => last.1 = token.end,
@@ -348,12 +351,8 @@ fn tokenize_ascii_with(
             classify(joined) == TokenKind::LegalForm
         });
         let length = longest_form.unwrap_or(1);
-        let text = as_text(dotted[position].0, dotted[position + length - 1].1);
+        emit(as_text(dotted[position].0, dotted[position + length - 1].1));
         position += length;
-        if HONORIFICS.contains(&text) {
-            continue;
-        }
-        visit(text, classify(text));
     }
 }
 

@@ -338,7 +338,9 @@ impl Checks<'_> {
     fn money(&self, wire: WireMoney) -> Option<Money> {
         Some(Money {
             amount: finite(&wire.amount).and_then(non_negative)?,
-            currency: Some(self.string(wire.currency)?).filter(|code| is_currency(code))?,
+            currency: self
+                .string(wire.currency)
+                .filter(|code| is_currency(code))?,
         })
     }
 
@@ -360,12 +362,11 @@ impl Checks<'_> {
         wire: Vec<W>,
         min: usize,
         max: usize,
-        check: impl FnMut(&Self, W) -> Option<T>,
+        mut check: impl FnMut(&Self, W) -> Option<T>,
     ) -> Option<Vec<T>> {
         if !(min..=max).contains(&wire.len()) {
             return None;
         }
-        let mut check = check;
         wire.into_iter()
             .map(|element| check(self, element))
             .collect()
