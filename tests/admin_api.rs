@@ -1151,19 +1151,49 @@ impl std::io::Write for Captured {
     }
 }
 
-/// Runs on the test's own (current-thread) runtime, so the server's tasks log through the
-/// thread's default subscriber.
+thread_local! {
+    /// Where this thread's log lines go; `None` (every other test's thread) discards them.
+    static THREAD_CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Captures every log line written on the calling thread until the returned guard drops.
+///
+/// One *global* JSON subscriber is installed for the whole test binary, and its writer routes
+/// each line by thread. A scoped `set_default` subscriber is not enough here: the other tests
+/// run the same `info!` call sites at the same time without a subscriber, and a call site
+/// they register while `set_default` rebuilds the interest cache can keep "never" cached and
+/// lose this test's lines (CI saw exactly that: only the WARN line arrived).
+fn capture_this_threads_logs() -> (Captured, impl Drop) {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(|| -> Box<dyn std::io::Write> {
+                match THREAD_CAPTURE.with(|capture| capture.borrow().clone()) {
+                    Some(captured) => Box::new(captured),
+                    None => Box::new(std::io::sink()),
+                }
+            })
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    });
+    struct StopCapturing;
+    impl Drop for StopCapturing {
+        fn drop(&mut self) {
+            THREAD_CAPTURE.with(|capture| capture.borrow_mut().take());
+        }
+    }
+    let captured = Captured::default();
+    THREAD_CAPTURE.with(|capture| *capture.borrow_mut() = Some(captured.clone()));
+    (captured, StopCapturing)
+}
+
+/// Runs on the test's own (current-thread) runtime, so the server's tasks log on this thread.
 #[tokio::test]
 async fn audit_lines_say_who_did_what_and_never_carry_names_or_addresses() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (captured, capturing) = capture_this_threads_logs();
 
     let server = Server::start().await;
     let name = "Zanzibar Personal Data Exporters Ltd";
@@ -1223,7 +1253,7 @@ async fn audit_lines_say_who_did_what_and_never_carry_names_or_addresses() {
         200
     );
     server.stop().await;
-    drop(_default);
+    drop(capturing);
 
     let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8 logs");
     let lines: Vec<Value> = text
