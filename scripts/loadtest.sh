@@ -7,7 +7,8 @@
 #
 #   scripts/loadtest.sh [--parcels N] [--rate R] [--manifest N] [--partitions P]
 #                       [--pass-through] [--backlog] [--workers W] [--report FILE]
-#                       [--seed S] [--build] [-- MORE-LOADTEST-RUN-ARGS...]
+#                       [--broker tansu|mock] [--seed S] [--build]
+#                       [-- MORE-LOADTEST-RUN-ARGS...]
 #
 #   --parcels N      distinct parcels (default 100000, ≈ 143,500 reports)
 #   --rate R         reports per second, 0 = as fast as possible (default 0)
@@ -21,6 +22,12 @@
 #                    out of the window (throughput and CPU count from the screener's start)
 #   --workers W      screener worker threads (SCREENER_KAFKA__WORKERS; default one per core)
 #   --report FILE    JSON report (default target/loadtest/<run>/report.json)
+#   --broker B       tansu (default): a Tansu process, as in the integration tests;
+#                    mock: librdkafka's mock cluster in a process of its own (`loadtest
+#                    mock-broker`), which costs far less per request than Tansu and so shows
+#                    the screener's own latency. It keeps only ~5 MiB per partition (older
+#                    data is dropped), so use it for rate-limited runs the screener keeps
+#                    up with, not for backlogs.
 #   --seed S         feed seed (default 1)
 #   --build          cargo build --release the screener and loadtest first (otherwise only
 #                    when a binary is missing)
@@ -47,6 +54,7 @@ BACKLOG=0
 WORKERS=""
 REPORT=""
 SEED=1
+BROKER=tansu
 BUILD=0
 EXTRA=()
 while [[ $# -gt 0 ]]; do
@@ -61,6 +69,7 @@ while [[ $# -gt 0 ]]; do
         --workers) WORKERS=${2:?--workers needs a value}; shift 2 ;;
         --report) REPORT=${2:?--report needs a value}; shift 2 ;;
         --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
+        --broker) BROKER=${2:?--broker needs a value}; shift 2 ;;
         --build) BUILD=1; shift ;;
         --) shift; EXTRA=("$@"); break ;;
         -h|--help) usage; exit 0 ;;
@@ -72,6 +81,8 @@ for value in "$PARCELS" "$PARTITIONS" "$MANIFEST" "$SEED"; do
 done
 [[ $RATE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "not a rate: $RATE"
 [[ -z $WORKERS || $WORKERS =~ ^[0-9]+$ ]] || die "not a worker count: $WORKERS"
+[[ $BROKER == tansu || $BROKER == mock ]] || die "--broker is tansu or mock, not: $BROKER"
+[[ $BROKER == tansu || $BACKLOG == 0 ]] || die "--backlog needs --broker tansu (the mock broker keeps ~5 MiB per partition)"
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 SCREENER_BIN=$TARGET/release/parcel-screener
@@ -92,6 +103,7 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/parcel-screener-loadtest.XXXXXX")
 SCREENER_PID=""
 LOADTEST_PID=""
+MOCK_PID=""
 
 stop_screener() {
     [[ -n $SCREENER_PID ]] || return 0
@@ -118,6 +130,10 @@ cleanup() {
         kill "$LOADTEST_PID" 2>/dev/null || true
     fi
     stop_screener
+    if [[ -n $MOCK_PID ]]; then
+        kill "$MOCK_PID" 2>/dev/null || true
+        wait "$MOCK_PID" 2>/dev/null || true
+    fi
     scripts/tansu.sh stop --pidfile "$TMP/tansu.pid" >/dev/null 2>&1 || true
     rm -rf "$TMP"
     exit "$status"
@@ -125,12 +141,26 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-BROKERS=$(scripts/tansu.sh start --pidfile "$TMP/tansu.pid" --log "$RUN_DIR/tansu.log")
-[[ $BROKERS == 127.0.0.1:* ]] || die "unexpected broker address: $BROKERS"
-TANSU_PID=$(cat "$TMP/tansu.pid")
-log "tansu at $BROKERS (pid $TANSU_PID)"
-
-"$LOADTEST_BIN" create-topics --brokers "$BROKERS" --partitions "$PARTITIONS"
+if [[ $BROKER == tansu ]]; then
+    BROKERS=$(scripts/tansu.sh start --pidfile "$TMP/tansu.pid" --log "$RUN_DIR/tansu.log")
+    [[ $BROKERS == 127.0.0.1:* ]] || die "unexpected broker address: $BROKERS"
+    BROKER_PID=$(cat "$TMP/tansu.pid")
+    "$LOADTEST_BIN" create-topics --brokers "$BROKERS" --partitions "$PARTITIONS"
+else
+    # The mock broker creates the topics itself and prints its address when it serves.
+    "$LOADTEST_BIN" mock-broker --partitions "$PARTITIONS" >"$TMP/mock.address" 2>"$RUN_DIR/mock.log" &
+    MOCK_PID=$!
+    BROKER_PID=$MOCK_PID
+    BROKERS=""
+    for _ in $(seq 1 100); do
+        BROKERS=$(head -n 1 "$TMP/mock.address" 2>/dev/null || true)
+        [[ -n $BROKERS ]] && break
+        kill -0 "$MOCK_PID" 2>/dev/null || { cat "$RUN_DIR/mock.log" >&2; die "the mock broker exited"; }
+        sleep 0.1
+    done
+    [[ -n $BROKERS ]] || die "the mock broker printed no address within 10 s"
+fi
+log "$BROKER broker at $BROKERS (pid $BROKER_PID)"
 
 SCREENER_ARGS=(run --brokers "$BROKERS")
 LOADTEST_ARGS=()
@@ -169,7 +199,7 @@ start_screener() {
 }
 
 LOADTEST_RUN=("$LOADTEST_BIN" run --brokers "$BROKERS" --parcels "$PARCELS" --rate "$RATE"
-    --manifest "$MANIFEST" --seed "$SEED" --report "$REPORT" --watch-pid "tansu=$TANSU_PID")
+    --manifest "$MANIFEST" --seed "$SEED" --report "$REPORT" --watch-pid "$BROKER=$BROKER_PID")
 set +e
 if [[ $BACKLOG == 1 ]]; then
     # The load test sends everything, creates the marker and waits for MARKER.started.

@@ -172,17 +172,18 @@ impl ProducerContext for DeliveryContext {
 pub type FeedProducer = ThreadedProducer<DeliveryContext>;
 
 /// A producer as a courier's client would configure one (acks=all, idempotent, so a
-/// partition's order is the send order), batching for 5 ms.
+/// partition's order is the send order), batching for `linger_ms`.
 pub fn producer(
     brokers: &str,
     compression: &str,
+    linger_ms: u32,
     deliveries: Arc<Deliveries>,
 ) -> anyhow::Result<FeedProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "all")
         .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+        .set("linger.ms", linger_ms.to_string())
         .set("compression.type", compression)
         .set("queue.buffering.max.messages", "200000")
         .set("message.timeout.ms", "120000")
@@ -219,6 +220,7 @@ pub fn spawn_reader(
     since_ms: i64,
     progress: Arc<ReaderProgress>,
     read_committed: bool,
+    fetch_wait_ms: u32,
 ) -> anyhow::Result<JoinHandle<Collector>> {
     let isolation = if read_committed {
         "read_committed"
@@ -235,7 +237,7 @@ pub fn spawn_reader(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("auto.offset.reset", "earliest")
         .create()
         .context("cannot create the output reader")?;

@@ -11,6 +11,10 @@
 //! `loadtest create-topics` creates the three parcel topics and the two compacted list topics
 //! with the AdminClient.
 //!
+//! `loadtest mock-broker` serves librdkafka's mock cluster (the demo's broker) as a process of
+//! its own, with the parcel topics, so that the screener's own latency can be measured on a
+//! broker that costs little per request (`scripts/loadtest.sh --broker mock`).
+//!
 //! `scripts/loadtest.sh` runs the whole benchmark (broker, topics, screener, load) on one
 //! machine.
 
@@ -52,6 +56,17 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Create the input, decisions and rejected topics (replication 1).
     CreateTopics(CreateTopicsArgs),
+    /// Serve librdkafka's mock cluster with the parcel topics until killed; prints its
+    /// bootstrap address on stdout. It keeps only about 5 MiB per partition (SPEC §11):
+    /// a measurement, not a store.
+    MockBroker(MockBrokerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MockBrokerArgs {
+    /// Partitions of the input, decisions and rejected topics.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +104,7 @@ fn main() -> ExitCode {
                 )
                 .map(|()| ExitCode::SUCCESS)
             }
+            Command::MockBroker(args) => serve_mock_broker(&config, &args),
         });
     match outcome {
         Ok(code) => code,
@@ -96,6 +112,33 @@ fn main() -> ExitCode {
             eprintln!("loadtest: error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Starts the mock cluster with the parcel topics, prints its address and serves until the
+/// process is killed (the broker holds nothing that must outlive it).
+fn serve_mock_broker(config: &Config, args: &MockBrokerArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    anyhow::ensure!(
+        args.partitions >= 1,
+        "--partitions must be at least 1, not {}",
+        args.partitions
+    );
+    let topics = &config.kafka.topics;
+    let broker = parcel_screener::streaming::mock_broker::MockBroker::start(&[
+        (topics.advance.as_str(), args.partitions),
+        (topics.decisions.as_str(), args.partitions),
+        (topics.rejected.as_str(), args.partitions),
+        (topics.watchlist.as_str(), 1),
+        (topics.known_shippers.as_str(), 1),
+    ])
+    .map_err(anyhow::Error::msg)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", broker.bootstrap_servers())?;
+    stdout.flush()?;
+    drop(stdout);
+    loop {
+        std::thread::park();
     }
 }
 

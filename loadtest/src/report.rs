@@ -88,8 +88,12 @@ pub fn print_summary(facts: &RunFacts<'_>) {
         rate_text(args)
     );
     println!(
-        "  partitions: input {}, decisions {}, rejected {}",
-        facts.partitions[0], facts.partitions[1], facts.partitions[2]
+        "  partitions: input {}, decisions {}, rejected {}; load generator: linger.ms {}, reader fetch.wait.max.ms {}",
+        facts.partitions[0],
+        facts.partitions[1],
+        facts.partitions[2],
+        args.linger_ms,
+        args.fetch_wait_ms
     );
     println!(
         "  sent        {:>9}  in {:.2} s ({:.0} reports/s); not delivered {}",
@@ -253,6 +257,8 @@ pub fn to_json(facts: &RunFacts<'_>) -> Value {
             "rate_reports_per_s": if args.rate > 0.0 { json!(args.rate) } else { Value::Null },
             "manifest": args.manifest,
             "compression": args.compression,
+            "producer_linger_ms": args.linger_ms,
+            "reader_fetch_wait_max_ms": args.fetch_wait_ms,
             "partitions": {
                 "input": facts.partitions[0],
                 "decisions": facts.partitions[1],

@@ -67,6 +67,15 @@ pub struct RunArgs {
     /// Producer compression (none, gzip, snappy, lz4, zstd).
     #[arg(long, default_value = "lz4")]
     pub compression: String,
+    /// The feed producer's `linger.ms`: how long it gathers reports into a batch. 5 is a
+    /// courier's throughput-minded client; 0 sends at once (for latency runs).
+    #[arg(long, default_value_t = 5, value_name = "MS")]
+    pub linger_ms: u32,
+    /// The output reader's `fetch.wait.max.ms`. A broker that does not answer a waiting
+    /// fetch as data arrives (Tansu, librdkafka's mock) holds every empty fetch this long,
+    /// so it is a floor under the measured latency of a trickle.
+    #[arg(long, default_value_t = 10, value_name = "MS")]
+    pub fetch_wait_ms: u32,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -254,9 +263,15 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         run_start_ms - 1_000,
         progress.clone(),
         args.read_committed,
+        args.fetch_wait_ms,
     )?;
     let deliveries = Arc::new(Deliveries::new(reports.len()));
-    let producer = kafka::producer(&args.brokers, &args.compression, deliveries.clone())?;
+    let producer = kafka::producer(
+        &args.brokers,
+        &args.compression,
+        args.linger_ms,
+        deliveries.clone(),
+    )?;
     // Connect and learn the partitions before the clock starts.
     producer
         .client()
