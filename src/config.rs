@@ -445,6 +445,19 @@ mod tests {
     }
 
     #[test]
+    fn kafka_linger_ms_is_read_and_bounded_by_librdkafkas_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "[kafka]\nlinger_ms = 0\n");
+        assert_eq!(Config::load(&path).expect("loads").kafka.linger_ms, 0);
+        let path = write(dir.path(), "[kafka]\nlinger_ms = 900001\n");
+        let error = Config::load(&path).expect_err("over the limit").to_string();
+        assert!(
+            error.contains("kafka.linger_ms") && error.contains("900000"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn admin_addr_defaults_to_loopback_and_must_be_host_port() {
         assert_eq!(Config::default().admin.addr, "127.0.0.1:9898");
         let dir = tempfile::tempdir().expect("tempdir");

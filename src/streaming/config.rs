@@ -31,6 +31,11 @@ pub struct KafkaConfig {
     /// Longest a fetch waits for data at the broker: bounds the latency added when the feed
     /// is quiet (librdkafka's default of 500 ms would add up to half a second).
     pub fetch_wait_max_ms: u32,
+    /// How long the producer gathers decisions into a batch before sending (librdkafka's
+    /// `linger.ms`, 0–900,000). 5 favours batching; 0 sends at once and takes up to 5 ms
+    /// off each decision's latency, for more produce requests (BENCHMARKS.md, "Latency on
+    /// librdkafka's mock broker").
+    pub linger_ms: u32,
     /// `at-least-once` (default): an input offset is committed once its decision is
     /// acknowledged; a crash may publish a decision twice (identical apart from timing
     /// fields). `exactly-once`: decisions and input offsets are committed together in Kafka
@@ -66,6 +71,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 10_000,
             commit_interval_ms: 1_000,
             fetch_wait_max_ms: 10,
+            linger_ms: 5,
             delivery: DeliveryGuarantee::AtLeastOnce,
             transactional_id: None,
             transaction_interval_ms: 100,
@@ -133,6 +139,9 @@ impl Default for TopicsConfig {
     }
 }
 
+/// librdkafka's upper bound for `linger.ms`.
+const MAX_LINGER_MS: u32 = 900_000;
+
 impl KafkaConfig {
     /// Every problem with the values, each naming its key.
     pub fn problems(&self) -> Vec<String> {
@@ -148,6 +157,12 @@ impl KafkaConfig {
         }
         if self.max_in_flight_bytes == 0 {
             problems.push("kafka.max_in_flight_bytes: must be > 0".to_string());
+        }
+        if self.linger_ms > MAX_LINGER_MS {
+            problems.push(format!(
+                "kafka.linger_ms: must be at most {MAX_LINGER_MS} (librdkafka's limit), not {}",
+                self.linger_ms
+            ));
         }
         let topics = [
             ("advance", &self.topics.advance),

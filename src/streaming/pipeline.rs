@@ -1510,7 +1510,7 @@ fn producer_config(settings: &KafkaConfig) -> ClientConfig {
     config
         .set("acks", "all")
         .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+        .set("linger.ms", settings.linger_ms.to_string())
         .set("compression.type", "lz4")
         // Retry for as long as it takes: a broker outage stalls and backs up the pipeline
         // rather than losing a decision.
