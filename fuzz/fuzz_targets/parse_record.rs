@@ -1,7 +1,7 @@
 //! Fuzz target: parcel record v1, the bytes of one Kafka message, through what the pipeline
-//! does with them (src/streaming/pipeline.rs): `parse_record` with the default limits, then,
-//! for a valid record, deduplication and screening against a real watch list and the sample
-//! known-shipper registry, and the decision serialised as JSON.
+//! does with them (src/streaming/pipeline/worker.rs): `parse_record` with the default limits,
+//! then, for a valid record, deduplication and screening against a real watch list and the
+//! sample known-shipper registry, and the decision serialised as JSON.
 //!
 //! Any input must give a decision or a `RecordError`, never a panic. Also checked, because the
 //! pipeline relies on them:
