@@ -1,7 +1,7 @@
 //! librdkafka callbacks: drain and commit on revocation, note new assignments, statistics
 //! into metrics, client errors into readiness.
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::metrics::kafka::ClientKind;
 use crate::metrics::Readiness;
 
-use super::{lock, PipelineStats, Shared};
+use super::{commit_stored_offsets, lock, PipelineStats, Shared};
 
 /// How long a revocation waits for its partitions' in-flight records.
 const REVOKE_DRAIN_LIMIT: Duration = Duration::from_secs(10);
@@ -97,22 +97,7 @@ impl ConsumerContext for PipelineContext {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        // With exactly-once the drained records' offsets were committed in their
-        // transaction; the consumer has nothing of its own to commit.
-        let commit = if self.shared.exactly_once {
-            Ok(())
-        } else {
-            consumer.commit_consumer_state(CommitMode::Sync)
-        };
-        if let Err(error) = commit {
-            // Nothing stored yet is a normal outcome of an idle partition.
-            if !matches!(
-                error,
-                KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
-            ) {
-                tracing::warn!(%error, "commit on revocation failed");
-            }
-        }
+        commit_stored_offsets(consumer, self.shared.exactly_once, "commit on revocation");
         let mut tracker = lock(&self.shared.tracker);
         for partition in &revoked {
             tracker.forget(*partition);

@@ -177,6 +177,25 @@ struct Shared {
     exactly_once: bool,
 }
 
+/// Commits the offsets the acker stored, at once, on a revocation or at shutdown. With
+/// exactly-once there is nothing to commit: the offsets went into the transactions (the
+/// committer's last one carried the last of them). Nothing stored yet, the normal state of
+/// an idle partition, is not an error; any other failure is logged as `"{what} failed"`, and
+/// the records after the last committed offset are read again (nothing is lost).
+fn commit_stored_offsets(
+    consumer: &impl Consumer<PipelineContext>,
+    exactly_once: bool,
+    what: &'static str,
+) {
+    if exactly_once {
+        return;
+    }
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => tracing::warn!(%error, "{what} failed"),
+    }
+}
+
 fn read(gate: &RwLock<()>) -> std::sync::RwLockReadGuard<'_, ()> {
     gate.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -383,20 +402,7 @@ pub async fn run_pipeline(
             ),
         }
     }
-    let final_commit = if settings.exactly_once() {
-        // The committer's last transaction carried the last offsets.
-        Ok(())
-    } else {
-        consumer.commit_consumer_state(CommitMode::Sync)
-    };
-    if let Err(error) = final_commit {
-        if !matches!(
-            error,
-            KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
-        ) {
-            tracing::warn!(%error, "final commit failed");
-        }
-    }
+    commit_stored_offsets(consumer.as_ref(), settings.exactly_once(), "final commit");
     consumer.unsubscribe();
     let _ = producer.flush(Duration::from_secs(5));
     stats
