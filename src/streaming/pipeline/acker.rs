@@ -225,11 +225,18 @@ fn acknowledge_settled(
 /// when the instance restarts (or by another instance), so nothing is lost or published
 /// twice.
 pub(super) struct TransactionCommitter {
+    /// The workers' outcomes: their records' offsets go into the open transaction.
     pub(super) outcomes: mpsc::UnboundedReceiver<Outcome>,
+    /// The offset tracker (records done) and the stats.
     pub(super) shared: Arc<Shared>,
+    /// For the group metadata that `send_offsets_to_transaction` needs.
     pub(super) consumer: Arc<StreamConsumer<PipelineContext>>,
+    /// The transactional producer the workers send with.
     pub(super) producer: FutureProducer<ProducerStatsContext>,
+    /// The workers' send gate, held for writing while a transaction closes, so that no send
+    /// falls between the offsets it commits and the next transaction.
     pub(super) gate: Arc<RwLock<()>>,
+    /// `kafka.transaction_interval_ms`.
     pub(super) interval: Duration,
 }
 

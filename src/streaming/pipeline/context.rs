@@ -40,7 +40,10 @@ impl ClientContext for PipelineContext {
 
 /// Producer callbacks: statistics (queue depth, broker round-trip) into metrics.
 pub(super) struct ProducerStatsContext {
+    /// Metrics and readiness the statistics and errors go to.
     pub(super) stats: Arc<PipelineStats>,
+    /// The input topic, which `record_statistics` takes for the consumer's lag (a producer's
+    /// statistics have none).
     pub(super) input_topic: String,
 }
 

@@ -169,6 +169,7 @@ struct Shared {
     /// Partitions assigned since their records were last dispatched: their worker must
     /// rebuild their dedup state before screening them.
     newly_assigned: Mutex<HashSet<i32>>,
+    /// `kafka.topics.advance`: picks the input's partitions out of a rebalance's list.
     input_topic: String,
     /// Metrics and readiness, for the client callbacks.
     stats: Arc<PipelineStats>,

@@ -45,12 +45,21 @@ const DECISION_PAYLOAD_CAPACITY: usize = 512;
 pub(super) struct Worker {
     /// Where this worker publishes how many parcel keys its deduplicators hold.
     pub(super) dedup_keys: Arc<AtomicU64>,
+    /// The engine with the lists of the moment: read once per record, so a list update
+    /// applies from the next record on.
     pub(super) screener: Arc<LiveScreener>,
+    /// Size and shape limits a record must meet before it is screened.
     pub(super) limits: ParseLimits,
+    /// Window and key bound of each partition's deduplicator, new or rebuilt.
     pub(super) dedup: DedupConfig,
+    /// Publishes decisions and rejections; shared by all workers (librdkafka batches them).
     pub(super) producer: FutureProducer<ProducerStatsContext>,
+    /// Topic names, pass-through mode, and what a dedup rebuild needs to read the input.
     pub(super) settings: KafkaConfig,
+    /// Counters and metrics of what the worker did with each record.
     pub(super) stats: Arc<PipelineStats>,
+    /// To the acker (or the transaction committer): one outcome per record, in the order the
+    /// worker handled them.
     pub(super) outcomes: mpsc::UnboundedSender<Outcome>,
     /// Exactly-once only: held for reading from a record's send to its outcome's hand-over,
     /// so that the committer sees every send of a transaction with its offset.
