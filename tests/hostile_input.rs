@@ -591,6 +591,17 @@ fn corpus() -> Vec<Case> {
             through_pipeline: true,
             secrets: Vec::new(),
         },
+        Case {
+            // Not blank, so the parser takes it, but no match token (an honorific and
+            // punctuation): nothing to screen against the lists.
+            label: "consignee_name_without_letters",
+            payload: Some(edited("consignee_name_without_letters", |v| {
+                v["consignee"]["name"] = json!("Mr. --");
+            })),
+            expect: decided(Hold, Some(DataIncomplete)),
+            through_pipeline: true,
+            secrets: Vec::new(),
+        },
     ]);
 
     // -- too big for a default Kafka broker (message.max.bytes 1 MB): parser only --

@@ -170,6 +170,17 @@ impl Matcher {
         self.search_with(query, options, Lookup::Cached)
     }
 
+    /// The same as [`Matcher::search`] for a name already tokenised (with [`tokenize`]): for
+    /// callers that need the tokens too, so that the name is tokenised once.
+    pub fn search_tokens(
+        &self,
+        tokens: &[Token],
+        country: Option<&str>,
+        options: SearchOptions,
+    ) -> Vec<Candidate> {
+        self.search_tokens_with(tokens, country, options, Lookup::Cached)
+    }
+
     /// The same as [`Matcher::search`] without the result cache: every call searches the
     /// index. For benchmarks of the search itself.
     pub fn search_uncached(&self, query: PartyQuery, options: SearchOptions) -> Vec<Candidate> {
@@ -189,25 +200,35 @@ impl Matcher {
         lookup: Lookup,
     ) -> Vec<Candidate> {
         let tokens = tokenize(query.name);
+        self.search_tokens_with(&tokens, query.country, options, lookup)
+    }
+
+    fn search_tokens_with(
+        &self,
+        tokens: &[Token],
+        country: Option<&str>,
+        options: SearchOptions,
+        lookup: Lookup,
+    ) -> Vec<Candidate> {
         if tokens.is_empty() {
             return Vec::new();
         }
         let floor = name_floor(options);
         let search_index = || {
-            self.name_matches(&tokens, floor, |index, prepared, floor, visit| {
+            self.name_matches(tokens, floor, |index, prepared, floor, visit| {
                 index.search(prepared, floor, visit)
             })
         };
         let matches: cache::NameMatches = match lookup {
-            Lookup::Cached => self.search_cache.name_matches(&tokens, floor, search_index),
+            Lookup::Cached => self.search_cache.name_matches(tokens, floor, search_index),
             Lookup::Index => search_index().into(),
             Lookup::Exhaustive => self
-                .name_matches(&tokens, floor, |index, prepared, floor, visit| {
+                .name_matches(tokens, floor, |index, prepared, floor, visit| {
                     index.search_exhaustive(prepared, floor, visit)
                 })
                 .into(),
         };
-        self.best_candidates(query, options, &matches)
+        self.best_candidates(country, options, &matches)
     }
 
     /// The names `run` reaches for `tokens` with a name score of at least `floor`, in the
@@ -230,7 +251,7 @@ impl Matcher {
     /// floor, the best name per entry, best first.
     fn best_candidates(
         &self,
-        query: PartyQuery,
+        country: Option<&str>,
         options: SearchOptions,
         matches: &[(u32, f64)],
     ) -> Vec<Candidate> {
@@ -238,7 +259,7 @@ impl Matcher {
         for &(name_id, name_score) in matches {
             let name = self.index.name(name_id);
             let entry = &self.entries[name.entry as usize];
-            let (country, score) = apply_country_evidence(name_score, query.country, entry);
+            let (country, score) = apply_country_evidence(name_score, country, entry);
             if score < options.min_score {
                 continue;
             }

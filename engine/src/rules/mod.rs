@@ -28,9 +28,7 @@ use crate::decision::{
     DECISION_SCHEMA,
 };
 use crate::known_shippers::{KnownShipper, KnownShipperRegistry, KnownShipperStatus};
-use crate::matching::{
-    has_tokens, score::score_uniform, tokenize, Matcher, PartyQuery, SearchOptions,
-};
+use crate::matching::{score::score_uniform, tokenize, Matcher, SearchOptions, Token};
 use crate::record::{Address, Item, ParcelRecord, Party};
 
 /// The screening engine: lists, registry and rules, immutable once built. The service keeps
@@ -58,9 +56,10 @@ impl Screener {
     ) -> Decision {
         let started = Instant::now();
         let mut reasons = Vec::new();
-        self.screen_watchlists(record, &mut reasons);
+        let parties = tokenized_parties(record);
+        self.screen_watchlists(&parties, &mut reasons);
         let lane = self.screen_known_shipper(record, &mut reasons);
-        check_completeness(record, &mut reasons);
+        check_completeness(&parties, &mut reasons);
         reasons.extend(extra_reasons.iter().cloned());
         self.check_value(record, &mut reasons);
         self.check_goods(&record.items, &mut reasons);
@@ -113,31 +112,27 @@ impl Screener {
     /// entries alone, before screening the record in full).
     pub fn matches_watchlist(&self, record: &ParcelRecord) -> bool {
         let mut reasons = Vec::new();
-        self.screen_watchlists(record, &mut reasons);
+        self.screen_watchlists(&tokenized_parties(record), &mut reasons);
         !reasons.is_empty()
     }
 
-    fn screen_watchlists(&self, record: &ParcelRecord, reasons: &mut Vec<Reason>) {
+    /// Searches the watch lists for the shipper, the consignee and (if `screen_seller`) the
+    /// seller.
+    fn screen_watchlists(&self, parties: &[TokenizedParty<'_>], reasons: &mut Vec<Reason>) {
         let rules = &self.rules.watchlist;
-        let mut parties = vec![
-            (PartyRole::Shipper, &record.shipper),
-            (PartyRole::Consignee, &record.consignee),
-        ];
-        if rules.screen_seller {
-            if let Some(seller) = &record.seller {
-                parties.push((PartyRole::Seller, seller));
-            }
-        }
         let options = SearchOptions {
             min_score: rules.review_threshold,
             limit: 1,
         };
-        for (role, party) in parties {
-            let query = PartyQuery {
-                name: &party.name,
-                country: Some(party.address.country.as_str()),
-            };
-            let Some(best) = self.matcher.search(query, options).into_iter().next() else {
+        for party in parties {
+            if party.role == PartyRole::Seller && !rules.screen_seller {
+                continue;
+            }
+            let country = Some(party.party.address.country.as_str());
+            let found = self
+                .matcher
+                .search_tokens(&party.name_tokens, country, options);
+            let Some(best) = found.into_iter().next() else {
                 continue;
             };
             let entry = self.matcher.entry(&best);
@@ -147,7 +142,7 @@ impl Screener {
                 ReasonCode::WlPossible
             };
             reasons.push(Reason {
-                party: Some(role),
+                party: Some(party.role),
                 list: Some(entry.list.clone()),
                 entry_id: Some(entry.id.clone()),
                 matched_name: Some(self.matcher.matched_name(&best).to_string()),
@@ -325,18 +320,46 @@ impl Screener {
     }
 }
 
-/// `DATA_INCOMPLETE` for parties whose name or address cannot be screened.
-fn check_completeness(record: &ParcelRecord, reasons: &mut Vec<Reason>) {
-    let mut parties = vec![
+/// A party of a record and its name's match tokens: the watch-list search and the
+/// completeness check both need them, so the name is tokenised once per record.
+struct TokenizedParty<'a> {
+    role: PartyRole,
+    party: &'a Party,
+    name_tokens: Vec<Token>,
+}
+
+/// The shipper, the consignee and the seller (if the record has one), in that order.
+fn tokenized_parties(record: &ParcelRecord) -> Vec<TokenizedParty<'_>> {
+    let seller = record
+        .seller
+        .as_ref()
+        .map(|seller| (PartyRole::Seller, seller));
+    [
         (PartyRole::Shipper, &record.shipper),
         (PartyRole::Consignee, &record.consignee),
-    ];
-    if let Some(seller) = &record.seller {
-        parties.push((PartyRole::Seller, seller));
-    }
-    for (role, party) in parties {
+    ]
+    .into_iter()
+    .chain(seller)
+    .map(|(role, party)| TokenizedParty {
+        role,
+        party,
+        name_tokens: tokenize(&party.name),
+    })
+    .collect()
+}
+
+/// `DATA_INCOMPLETE` for parties whose name or address cannot be screened.
+fn check_completeness(parties: &[TokenizedParty<'_>], reasons: &mut Vec<Reason>) {
+    for TokenizedParty {
+        role,
+        party,
+        name_tokens,
+    } in parties
+    {
         let mut missing = Vec::new();
-        if !has_tokens(&party.name) {
+        // No match token (what `has_tokens` looks for): no letter or digit outside an
+        // honorific.
+        if name_tokens.is_empty() {
             missing.push("name has no letters or digits");
         }
         if party
@@ -354,7 +377,7 @@ fn check_completeness(record: &ParcelRecord, reasons: &mut Vec<Reason>) {
             continue;
         }
         reasons.push(Reason {
-            party: Some(role),
+            party: Some(*role),
             detail: Some(format!("{}: {}", role.as_str(), missing.join(", "))),
             ..Reason::new(ReasonCode::DataIncomplete)
         });
