@@ -124,14 +124,10 @@ fn serve_mock_broker(config: &Config, args: &MockBrokerArgs) -> anyhow::Result<E
         "--partitions must be at least 1, not {}",
         args.partitions
     );
-    let topics = &config.kafka.topics;
-    let broker = parcel_screener::streaming::mock_broker::MockBroker::start(&[
-        (topics.advance.as_str(), args.partitions),
-        (topics.decisions.as_str(), args.partitions),
-        (topics.rejected.as_str(), args.partitions),
-        (topics.watchlist.as_str(), 1),
-        (topics.known_shippers.as_str(), 1),
-    ])
+    let broker = parcel_screener::streaming::mock_broker::MockBroker::start_with_service_topics(
+        &config.kafka.topics,
+        args.partitions,
+    )
     .map_err(anyhow::Error::msg)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", broker.bootstrap_servers())?;

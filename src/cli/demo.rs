@@ -101,15 +101,8 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             None
         }
         None => {
-            let topics = &kafka.topics;
-            let broker = MockBroker::start(&[
-                (topics.advance.as_str(), DEMO_PARTITIONS),
-                (topics.decisions.as_str(), DEMO_PARTITIONS),
-                (topics.rejected.as_str(), DEMO_PARTITIONS),
-                (topics.watchlist.as_str(), 1),
-                (topics.known_shippers.as_str(), 1),
-            ])
-            .map_err(anyhow::Error::msg)?;
+            let broker = MockBroker::start_with_service_topics(&kafka.topics, DEMO_PARTITIONS)
+                .map_err(anyhow::Error::msg)?;
             kafka.brokers = broker.bootstrap_servers().to_string();
             eprintln!(
                 "embedded Kafka-protocol broker at {} — any Kafka client can join: produce parcel records to {}, consume {} and {}",

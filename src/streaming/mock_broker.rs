@@ -11,6 +11,8 @@ use std::ffi::CString;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use super::config::TopicsConfig;
+
 /// A running mock broker.
 pub struct MockBroker {
     bootstrap_servers: String,
@@ -20,6 +22,21 @@ pub struct MockBroker {
 }
 
 impl MockBroker {
+    /// Starts a mock cluster with the service's topics: the input, decisions and rejected
+    /// topics with `partitions` each, the two list topics with one (each is one ordered log).
+    pub fn start_with_service_topics(
+        topics: &TopicsConfig,
+        partitions: i32,
+    ) -> Result<MockBroker, String> {
+        MockBroker::start(&[
+            (topics.advance.as_str(), partitions),
+            (topics.decisions.as_str(), partitions),
+            (topics.rejected.as_str(), partitions),
+            (topics.watchlist.as_str(), 1),
+            (topics.known_shippers.as_str(), 1),
+        ])
+    }
+
     /// Starts a one-broker mock cluster with the given topics (name, partitions), and the
     /// consumer-group rebalance delay set to 0 so that consumers join at once.
     pub fn start(topics: &[(&str, i32)]) -> Result<MockBroker, String> {
