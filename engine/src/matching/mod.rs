@@ -251,7 +251,7 @@ impl Matcher {
     /// floor, the best name per entry, best first.
     fn best_candidates(
         &self,
-        country: Option<&str>,
+        party_country: Option<&str>,
         options: SearchOptions,
         matches: &[(u32, f64)],
     ) -> Vec<Candidate> {
@@ -259,7 +259,7 @@ impl Matcher {
         for &(name_id, name_score) in matches {
             let name = self.index.name(name_id);
             let entry = &self.entries[name.entry as usize];
-            let (country, score) = apply_country_evidence(name_score, country, entry);
+            let (country, score) = apply_country_evidence(name_score, party_country, entry);
             if score < options.min_score {
                 continue;
             }
