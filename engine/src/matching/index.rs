@@ -10,9 +10,10 @@
 //!   tokens that join into one.
 //!
 //! A search accumulates, for each name reached, an upper bound of the coverage its full score
-//! could reach, and fully scores only the names whose bound clears the caller's floor. Query
-//! tokens are taken rarest first; once the tokens left could not lift a new name over the
-//! floor, common tokens only update names already reached. Whether this ever hides a name the
+//! could reach, and fully scores only the names whose bound clears the caller's floor. Only
+//! some query tokens admit new names: a set of them that every name able to clear the floor
+//! must hold one of, chosen to reach the fewest postings; the others only update names
+//! already reached (`NameIndex::admission_order`). Whether this ever hides a name the
 //! full scorer would have accepted is measured against an exhaustive scan (tests and the
 //! evaluation harness), not assumed.
 
@@ -25,8 +26,9 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::normalize::{variant_key, Token, TokenKind};
 use super::score::{
-    align_tokens, score_tokens, token_similarity, Agreement, NameScore, TokenView,
-    INITIAL_SIMILARITY, MAX_ALIGNED_TOKENS, MIN_FUZZY_TOKEN_LEN, MIN_VARIANT_TOKEN_LEN,
+    align_tokens, are_deletion_neighbours, compound_similarity, score_tokens, token_similarity,
+    Agreement, NameScore, TokenView, INITIAL_SIMILARITY, MAX_ALIGNED_TOKENS,
+    MIN_COMPOUND_TOKEN_LEN, MIN_FUZZY_TOKEN_LEN, MIN_VARIANT_TOKEN_LEN,
 };
 
 /// Weights of weak tokens are their rarity times this.
@@ -90,9 +92,20 @@ pub(crate) struct QueryToken {
     pub(crate) weight: f32,
     /// Vocabulary tokens similar to this one: used for candidates, bounds and scoring.
     similar: Rc<[Reach]>,
-    /// Vocabulary tokens reached as part of a compound (halves of a split, or a token that
+    /// Vocabulary tokens reached as part of a compound (a half of a split, or a token that
     /// two adjacent query tokens join into): used for candidates and bounds only.
-    compound: Vec<(u32, f64)>,
+    compound: Vec<CompoundReach>,
+}
+
+/// A vocabulary token a query token reaches as part of a compound, with what the compound
+/// can credit on each side.
+#[derive(Debug, Clone, Copy)]
+struct CompoundReach {
+    token: u32,
+    /// The compound's similarity (at most: the best of the compounds it stands for).
+    similarity: f64,
+    /// The candidate-side weight the compound can credit: the token's own.
+    candidate_weight: f32,
 }
 
 /// A prepared query: tokens with weights and their vocabulary neighbours.
@@ -217,7 +230,7 @@ static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone)]
 struct SingleNeighbours {
     similar: Rc<[Reach]>,
-    splits: Rc<[(u32, f64)]>,
+    splits: Rc<[CompoundReach]>,
     variant: Rc<str>,
 }
 
@@ -437,7 +450,7 @@ impl NameIndex {
                     None => {
                         let neighbours = SingleNeighbours {
                             similar: self.similar_tokens(&token.text).into(),
-                            splits: self.split_tokens(&token.text).into(),
+                            splits: self.split_reaches(&token.text).into(),
                             variant: variant_key(&token.text).into(),
                         };
                         cache
@@ -465,19 +478,20 @@ impl NameIndex {
                 let reaches = match cache.joined.get(joined.as_str()) {
                     Some(hit) => hit.clone(),
                     None => {
-                        let reaches: Rc<[Reach]> = self.similar_tokens(&joined).into();
+                        let reaches: Rc<[Reach]> = self.joined_reaches(&joined).into();
                         cache.joined.insert(joined.as_str().into(), reaches.clone());
                         reaches
                     }
                 };
                 compound_possible |= !reaches.is_empty();
                 for reach in reaches.iter() {
-                    prepared[position]
-                        .compound
-                        .push((reach.token, reach.similarity));
-                    prepared[position + 1]
-                        .compound
-                        .push((reach.token, reach.similarity));
+                    let compound = CompoundReach {
+                        token: reach.token,
+                        similarity: reach.similarity,
+                        candidate_weight: self.vocabulary.weight(reach.token),
+                    };
+                    prepared[position].compound.push(compound);
+                    prepared[position + 1].compound.push(compound);
                 }
             }
         });
@@ -527,14 +541,51 @@ impl NameIndex {
         reaches
     }
 
+    /// Vocabulary tokens that two adjacent query tokens, joined, may align with as one
+    /// compound: exactly those the scorer pairs them with (`push_compound_pairs`: at least
+    /// MIN_COMPOUND_TOKEN_LEN letters, the same first letter, equal or deletion neighbours),
+    /// with the similarity it gives. Unlike single tokens, the joined text may be shorter
+    /// than MIN_FUZZY_TOKEN_LEN: `L` + `WU` meets `LIWU`.
+    fn joined_reaches(&self, joined: &str) -> Vec<Reach> {
+        let joined_bytes = joined.as_bytes();
+        let mut reaches: Vec<Reach> = Vec::new();
+        for_each_deletion_key(joined, |key| {
+            for &id in self.deletion_neighbours(key) {
+                if reaches.iter().any(|reach| reach.token == id) {
+                    continue;
+                }
+                let text = self.vocabulary.text(id).as_bytes();
+                let pairs = text.len() >= MIN_COMPOUND_TOKEN_LEN
+                    && text.first() == joined_bytes.first()
+                    && are_deletion_neighbours(text, joined_bytes);
+                if !pairs {
+                    continue;
+                }
+                reaches.push(Reach {
+                    token: id,
+                    similarity: compound_similarity(text, joined_bytes),
+                    agreement: Agreement::Compound,
+                });
+            }
+        });
+        reaches
+    }
+
     /// A query token that splits into two vocabulary tokens reaches both: one half spelled
     /// exactly, the other exactly or nearly (`AEROCARIBEAN` → `AERO` + `CARIBBEAN`).
-    fn split_tokens(&self, text: &str) -> Vec<(u32, f64)> {
+    fn split_reaches(&self, text: &str) -> Vec<CompoundReach> {
         let mut reaches = Vec::new();
         // Both halves have at least two letters.
         if text.len() < 4 {
             return reaches;
         }
+        let mut reach = |token: u32, similarity: f64| {
+            reaches.push(CompoundReach {
+                token,
+                similarity,
+                candidate_weight: self.vocabulary.weight(token),
+            })
+        };
         for split in 2..text.len() - 1 {
             let (left, right) = text.split_at(split);
             let left_exact = self.vocabulary.id(left);
@@ -542,15 +593,19 @@ impl NameIndex {
             if let Some(left_id) = left_exact {
                 let right_similar = self.similar_tokens(right);
                 if !right_similar.is_empty() {
-                    reaches.push((left_id, 1.0));
-                    reaches.extend(right_similar.iter().map(|r| (r.token, r.similarity)));
+                    reach(left_id, 1.0);
+                    for similar in &right_similar {
+                        reach(similar.token, similar.similarity);
+                    }
                 }
             }
             if let (Some(right_id), None) = (right_exact, left_exact) {
                 let left_similar = self.similar_tokens(left);
                 if !left_similar.is_empty() {
-                    reaches.push((right_id, 1.0));
-                    reaches.extend(left_similar.iter().map(|r| (r.token, r.similarity)));
+                    reach(right_id, 1.0);
+                    for similar in &left_similar {
+                        reach(similar.token, similar.similarity);
+                    }
                 }
             }
         }
@@ -571,19 +626,23 @@ impl NameIndex {
         }
         // Initials in the query may align with any token of a name: credit them up front on
         // the query side, and do not bound the candidate side at all.
+        // An initial joined with its neighbour may take part in a compound, for up to the
+        // compound's similarity.
         let initial_credit: f32 = query
             .tokens
             .iter()
             .filter(|t| t.text.len() == 1)
-            .map(|t| t.weight * INITIAL_SIMILARITY as f32)
+            .map(|t| {
+                let best_compound = t.compound.iter().map(|c| c.similarity).fold(0.0, f64::max);
+                t.weight * INITIAL_SIMILARITY.max(best_compound) as f32
+            })
             .sum();
         let query_initials = query.tokens.iter().filter(|t| t.text.len() == 1).count();
         // Score = (query coverage + candidate coverage) / 2 and candidate coverage ≤ 1, so a
         // name needs query coverage ≥ 2·min − 1.
         let needed_query_credit = ((2.0 * min_score - 1.0) as f32 * query_total).max(0.0);
 
-        let mut order: Vec<usize> = (0..query.tokens.len()).collect();
-        order.sort_by(|&a, &b| query.tokens[b].weight.total_cmp(&query.tokens[a].weight));
+        let order = self.admission_order(query, needed_query_credit - initial_credit);
 
         SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
@@ -605,12 +664,18 @@ impl NameIndex {
                 let reached = query_token
                     .similar
                     .iter()
-                    .map(|reach| (reach.token, reach.similarity))
-                    .chain(query_token.compound.iter().copied());
-                for (token_id, similarity) in reached {
+                    .map(|reach| {
+                        let weight = self.vocabulary.weight(reach.token);
+                        (reach.token, reach.similarity, weight)
+                    })
+                    .chain(query_token.compound.iter().map(|compound| {
+                        let weight = compound.candidate_weight;
+                        (compound.token, compound.similarity, weight)
+                    }));
+                for (token_id, similarity, candidate_weight) in reached {
                     let similarity = similarity as f32;
                     let query_gain = query_token.weight * similarity;
-                    let candidate_gain = self.vocabulary.weight(token_id) * similarity;
+                    let candidate_gain = candidate_weight * similarity;
                     let posting = self.postings(token_id);
                     // Names with an initial may gain from any query token: always admitted.
                     for &name_id in self.initial_postings(token_id) {
@@ -680,6 +745,67 @@ impl NameIndex {
                 }
             }
         });
+    }
+
+    /// The order in which `search` takes the query's tokens (initials left out): first the
+    /// tokens that admit new names, then the others, which only add to names already
+    /// reached.
+    ///
+    /// Any order is correct: `search` stops admitting once the weight of the tokens left is
+    /// below what a name needs, so a name that it never admitted cannot have the credit to
+    /// pass. The order only decides how many names are admitted and bounded in vain. A token
+    /// admits every name in the posting lists of every vocabulary token it reaches, so the
+    /// admitting tokens are chosen to hold the fewest postings between them, among the sets
+    /// whose leaving out leaves less than `needed` of weight: for "MICHAL KAMINSKI", where
+    /// a name needs both, KAMINSKI's few postings rather than the thousands that MICHAL's
+    /// near spellings (MICHAEL, MICHEL, …) reach.
+    fn admission_order(&self, query: &PreparedQuery, needed: f32) -> Vec<usize> {
+        let mut tokens: Vec<(usize, f32, usize)> = query
+            .tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, token)| token.text.len() > 1)
+            .map(|(position, token)| {
+                let postings: usize = token
+                    .similar
+                    .iter()
+                    .map(|reach| reach.token)
+                    .chain(token.compound.iter().map(|compound| compound.token))
+                    .map(|id| self.postings(id).len())
+                    .sum();
+                (position, token.weight, postings)
+            })
+            .collect();
+        let total_weight: f32 = tokens.iter().map(|&(_, weight, _)| weight).sum();
+        let admitting = if tokens.len() <= MAX_EXACT_ADMISSION_TOKENS {
+            cheapest_admitting_set(&tokens, total_weight, needed)
+        } else {
+            // Rare long queries: the cheapest postings per unit of weight first.
+            tokens.sort_by(|a, b| (a.2 as f32 * b.1).total_cmp(&(b.2 as f32 * a.1)));
+            let mut left = total_weight;
+            let mut set = 0u64;
+            for (index, &(_, weight, _)) in tokens.iter().enumerate() {
+                if left < needed {
+                    break;
+                }
+                set |= 1 << index;
+                left -= weight;
+            }
+            set
+        };
+        // The admitting tokens, fewest postings first (should admission stop early, it
+        // stops before the largest lists), then the rest, heaviest first as before.
+        let (mut first, mut rest): (Vec<_>, Vec<_>) = tokens
+            .iter()
+            .enumerate()
+            .partition(|&(index, _)| admitting & (1 << index) != 0);
+        first.sort_by_key(|&(_, &(position, _, postings))| (postings, position));
+        rest.sort_by(|(_, a), (_, b)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|(_, &(position, _, _))| position)
+            .collect()
     }
 
     /// The name's tokens, or `None` when the query or the name has more tokens than the
@@ -1143,6 +1269,33 @@ pub(super) fn map_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> us
 /// of credits summed in `f32` (the aligner sums in `f64`).
 const INITIAL_BOUND_SLACK: f64 = 1e-4;
 
+/// Queries of at most this many tokens (initials aside) get the admitting set of fewest
+/// postings by trying every subset (at most 256); longer ones, a greedy choice.
+const MAX_EXACT_ADMISSION_TOKENS: usize = 8;
+
+/// Of `tokens` (position, weight, postings), the subset, as a bit set over their indices,
+/// with the fewest postings between them such that the weight of the tokens outside it is
+/// below `needed`: every name that can reach `needed` holds one of them. When even all
+/// tokens leave nothing out (needed ≤ 0), all of them.
+fn cheapest_admitting_set(tokens: &[(usize, f32, usize)], total_weight: f32, needed: f32) -> u64 {
+    debug_assert!(tokens.len() <= MAX_EXACT_ADMISSION_TOKENS);
+    let all = (1u64 << tokens.len()) - 1;
+    let mut best = (usize::MAX, all);
+    for set in 0..=all {
+        let (mut weight, mut postings) = (0.0f32, 0usize);
+        for (index, &(_, token_weight, token_postings)) in tokens.iter().enumerate() {
+            if set & (1 << index) != 0 {
+                weight += token_weight;
+                postings += token_postings;
+            }
+        }
+        if total_weight - weight < needed && postings < best.0 {
+            best = (postings, set);
+        }
+    }
+    best.1
+}
+
 /// What the bound for names with initials needs of the query: first byte and length of each
 /// token, its weight, and whether the aligner will look for compounds.
 struct QueryShape {
@@ -1260,4 +1413,107 @@ fn mean_bound(query: (f64, f64), candidate: (f64, f64)) -> f64 {
     let query_bound = (query_reachable / query_total).min(1.0);
     let candidate_bound = (candidate_reachable / candidate_total).min(1.0);
     (query_bound + candidate_bound) / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::normalize::tokenize;
+
+    /// An index over `names`, one entry each.
+    fn index_of(names: &[&str]) -> NameIndex {
+        NameIndex::build(
+            names
+                .iter()
+                .enumerate()
+                .map(|(entry, name)| (entry as u32, 0, tokenize(name)))
+                .collect(),
+        )
+    }
+
+    /// The names `search` or `search_exhaustive` visits, with their scores.
+    fn visited(index: &NameIndex, name: &str, exhaustive: bool) -> Vec<(u32, f64)> {
+        let query = index.prepare(&tokenize(name));
+        let mut found = Vec::new();
+        let visit = |name_id, score: NameScore| found.push((name_id, score.score));
+        if exhaustive {
+            index.search_exhaustive(&query, 0.8, visit);
+        } else {
+            index.search(&query, 0.8, visit);
+        }
+        found.sort_by_key(|&(name_id, _)| name_id);
+        found
+    }
+
+    #[test]
+    fn cheapest_admitting_set_minimises_postings_not_tokens() {
+        // Either token alone leaves out less than `needed`: the one with fewer postings.
+        let tokens = [(0, 10.0, 5_000), (1, 10.0, 10)];
+        assert_eq!(cheapest_admitting_set(&tokens, 20.0, 13.0), 0b10);
+        // One heavy token would do, but two light ones hold fewer postings.
+        let tokens = [(0, 10.0, 5_000), (1, 5.0, 10), (2, 5.0, 100)];
+        assert_eq!(cheapest_admitting_set(&tokens, 20.0, 12.0), 0b110);
+        // A name may need nothing (needed ≤ 0): every token admits.
+        assert_eq!(cheapest_admitting_set(&tokens, 20.0, 0.0), 0b111);
+    }
+
+    #[test]
+    fn the_token_with_fewer_postings_admits() {
+        // MICHAL is not in the vocabulary but reaches MICHAEL, held by many names; KAMINSKI
+        // is held by one. A name needs both, so KAMINSKI alone admits.
+        let mut names: Vec<String> = (0..40)
+            .map(|i| format!("MICHAEL {}", ["SMITH", "JONES", "BROWN", "TAYLOR"][i % 4]))
+            .collect();
+        names.push("MICHAEL KAMINSKI".into());
+        names.push("JAN KAMINSKI".into());
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let index = index_of(&names);
+        let query = index.prepare(&tokenize("MICHAL KAMINSKI"));
+        let total: f32 = query.tokens.iter().map(|t| t.weight).sum();
+        let order = index.admission_order(&query, 0.6 * total);
+        assert_eq!(order, [1, 0], "KAMINSKI (position 1) first");
+
+        let indexed = visited(&index, "MICHAL KAMINSKI", false);
+        assert_eq!(indexed, visited(&index, "MICHAL KAMINSKI", true));
+        assert_eq!(indexed.len(), 1, "{indexed:?}");
+        assert_eq!(names[indexed[0].0 as usize], "MICHAEL KAMINSKI");
+    }
+
+    #[test]
+    fn search_agrees_with_the_exhaustive_scan_whatever_admits() {
+        let index = index_of(&[
+            "MICHAEL SMITH",
+            "MICHAEL JONES",
+            "MIKHAIL SMIRNOV",
+            "J MICHAEL SMITH",
+            "SMITH TRADING CO LTD",
+            "GLOBAL SMITH TRADING",
+            "ALBION ALBIONS LTD",
+            "ALBION APPAREL LIMITED",
+            "XAVIER LIWU",
+            "ABCDEF HOLDINGS",
+            "ABCXDEF",
+        ]);
+        for name in [
+            "L Wu Xavier",
+            "Xavier L Wu",
+            "Xavier L. Wu Trading",
+            "Abcx Def",
+            "Abc Xdef",
+            "Michael Smith",
+            "Michal Smith",
+            "Smith Michael",
+            "M Smith",
+            "Smith Trading Co",
+            "Albion Apparel Ltd",
+            "Albion Albion",
+            "Mikhail Smirnov Trading",
+        ] {
+            assert_eq!(
+                visited(&index, name, false),
+                visited(&index, name, true),
+                "{name}"
+            );
+        }
+    }
 }

@@ -95,6 +95,10 @@ pub fn token_similarity(query: &TokenView, candidate: &TokenView) -> Option<(f64
 /// Tokens shorter than this get no fuzzy agreement (too many short words are one edit apart).
 pub const MIN_FUZZY_TOKEN_LEN: usize = 4;
 
+/// A compound pairs one token of at least this many letters with two adjacent tokens of the
+/// other side, joined.
+pub const MIN_COMPOUND_TOKEN_LEN: usize = 4;
+
 /// Tokens shorter than this get no spelling-variant agreement.
 pub const MIN_VARIANT_TOKEN_LEN: usize = 5;
 
@@ -321,9 +325,19 @@ struct Pair {
     candidate_tokens: u32,
 }
 
-/// Adds the compounds of one token of `single_side` (length ≥ 4) against two adjacent tokens
-/// of `pair_side`, joined: equal, or deletion neighbours. `swapped` says that `single_side`
-/// is the candidate.
+/// The similarity of a compound: one token against two adjacent tokens of the other side,
+/// joined (equal or deletion neighbours).
+pub fn compound_similarity(single: &[u8], joined: &[u8]) -> f64 {
+    if single == joined {
+        1.0
+    } else {
+        fuzzy_credit(jaro_winkler_units(single, joined))
+    }
+}
+
+/// Adds the compounds of one token of `single_side` (at least MIN_COMPOUND_TOKEN_LEN letters)
+/// against two adjacent tokens of `pair_side`, joined: equal, or deletion neighbours.
+/// `swapped` says that `single_side` is the candidate.
 fn push_compound_pairs(
     single_side: &[TokenView],
     pair_side: &[TokenView],
@@ -335,7 +349,7 @@ fn push_compound_pairs(
     let mut heap: Vec<u8> = Vec::new();
     for (i, single) in single_side.iter().enumerate() {
         let single_bytes = single.text.as_bytes();
-        if single_bytes.len() < 4 {
+        if single_bytes.len() < MIN_COMPOUND_TOKEN_LEN {
             continue;
         }
         for j in 0..pair_side.len().saturating_sub(1) {
@@ -363,11 +377,7 @@ fn push_compound_pairs(
             if !are_deletion_neighbours(single_bytes, joined) {
                 continue;
             }
-            let similarity = if single_bytes == joined {
-                1.0
-            } else {
-                fuzzy_credit(jaro_winkler_units(single_bytes, joined))
-            };
+            let similarity = compound_similarity(single_bytes, joined);
             let (single_bits, pair_bits) = (1u32 << i, 0b11u32 << j);
             let (query_tokens, candidate_tokens) = if swapped {
                 (pair_bits, single_bits)
