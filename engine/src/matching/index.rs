@@ -92,19 +92,23 @@ pub(crate) struct QueryToken {
     pub(crate) weight: f32,
     /// Vocabulary tokens similar to this one: used for candidates, bounds and scoring.
     similar: Rc<[Reach]>,
-    /// Vocabulary tokens reached as part of a compound (a half of a split, or a token that
-    /// two adjacent query tokens join into): used for candidates and bounds only.
-    compound: Vec<CompoundReach>,
+    /// Vocabulary tokens that this token and a neighbour, joined, may align with as one
+    /// compound, with its similarity: used for candidates and bounds only.
+    compound: Vec<(u32, f64)>,
+    /// Adjacent pairs of name tokens that this token may align with as one compound (it
+    /// splits into them): used for candidates and bounds only.
+    pairs: Rc<[PairReach]>,
 }
 
-/// A vocabulary token a query token reaches as part of a compound, with what the compound
-/// can credit on each side.
+/// Two tokens, the second directly after the first in some names, that a query token may
+/// align with, joined, as one compound (see `NameIndex::split_reaches`).
 #[derive(Debug, Clone, Copy)]
-struct CompoundReach {
-    token: u32,
-    /// The compound's similarity (at most: the best of the compounds it stands for).
+struct PairReach {
+    left: u32,
+    right: u32,
+    /// The compound's similarity.
     similarity: f64,
-    /// The candidate-side weight the compound can credit: the token's own.
+    /// The weight of both tokens of the pair: what the compound credits a name with.
     candidate_weight: f32,
 }
 
@@ -150,6 +154,14 @@ pub(crate) struct NameIndex {
     initial_postings: FlatLists,
     /// Hash of a token or of one of its one-character deletions → token ids, ascending.
     deletion_neighbours: KeyedLists,
+    /// The same for the tokens shorter than MIN_FUZZY_TOKEN_LEN, which get no fuzzy
+    /// agreement of their own but may be half of a compound (`SMITH` + `SA` ~ `SMITHS`).
+    short_deletion_neighbours: KeyedLists,
+    /// Token id → the tokens that directly follow it in some name, ascending, each once:
+    /// the pairs a query token may split into. (Which names hold a pair is read from the
+    /// postings of its rarer token: a list of names per pair would cost as much again as
+    /// the postings at a million entries.)
+    followers: FlatLists,
     /// Hash of a spelling-variant key → ids of the tokens of at least MIN_VARIANT_TOKEN_LEN
     /// letters with a variant key of that hash, ascending. Hashes may collide: a lookup keeps
     /// the tokens whose key is the one asked for (`NameIndex::variant_neighbours`).
@@ -230,7 +242,7 @@ static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone)]
 struct SingleNeighbours {
     similar: Rc<[Reach]>,
-    splits: Rc<[CompoundReach]>,
+    pairs: Rc<[PairReach]>,
     variant: Rc<str>,
 }
 
@@ -343,12 +355,33 @@ impl NameIndex {
             }
         }
 
+        // Every two adjacent tokens of every name, once.
+        let mut adjacent: Vec<(u32, u32)> = Vec::new();
+        for name in &indexed {
+            let ids = &name_tokens[name.token_start as usize..name.token_end as usize];
+            adjacent.extend(ids.windows(2).map(|pair| (pair[0], pair[1])));
+        }
+        adjacent.sort_unstable();
+        adjacent.dedup();
+        let mut follower_counts = vec![0u32; vocabulary.len()];
+        for &(left, _) in &adjacent {
+            follower_counts[left as usize] += 1;
+        }
+        let mut followers = FlatListsFiller::new(&follower_counts);
+        for &(left, right) in &adjacent {
+            followers.push(left, right);
+        }
+        drop(adjacent);
+        let followers = followers.finish();
         let mut deletion_keys: Vec<(u64, u32)> = Vec::new();
+        let mut short_deletion_keys: Vec<(u64, u32)> = Vec::new();
         let mut variant_keys: Vec<(u64, u32)> = Vec::new();
         for id in 0..to_u32(vocabulary.len()) {
             let text = vocabulary.text(id);
             if text.len() >= MIN_FUZZY_TOKEN_LEN {
                 for_each_deletion_key(text, |key| deletion_keys.push((key, id)));
+            } else {
+                for_each_deletion_key(text, |key| short_deletion_keys.push((key, id)));
             }
             if text.len() >= MIN_VARIANT_TOKEN_LEN {
                 variant_keys.push((xxh3_64(vocabulary.variant(id).as_bytes()), id));
@@ -365,6 +398,8 @@ impl NameIndex {
             postings: postings.finish(),
             initial_postings: initial_postings.finish(),
             deletion_neighbours: KeyedLists::from_pairs(deletion_keys),
+            short_deletion_neighbours: KeyedLists::from_pairs(short_deletion_keys),
+            followers,
             variant_neighbours: KeyedLists::from_pairs(variant_keys),
         };
         debug_assert_eq!(index.postings.len(), index.vocabulary.len());
@@ -450,7 +485,7 @@ impl NameIndex {
                     None => {
                         let neighbours = SingleNeighbours {
                             similar: self.similar_tokens(&token.text).into(),
-                            splits: self.split_reaches(&token.text).into(),
+                            pairs: self.split_reaches(&token.text).into(),
                             variant: variant_key(&token.text).into(),
                         };
                         cache
@@ -459,13 +494,14 @@ impl NameIndex {
                         neighbours
                     }
                 };
-                compound_possible |= !neighbours.splits.is_empty();
+                compound_possible |= !neighbours.pairs.is_empty();
                 prepared.push(QueryToken {
                     text: token.text.clone(),
                     variant: neighbours.variant,
                     weight: self.query_weight(token),
                     similar: neighbours.similar,
-                    compound: neighbours.splits.to_vec(),
+                    compound: Vec::new(),
+                    pairs: neighbours.pairs,
                 });
             }
             // Two adjacent query tokens that join into one vocabulary token (or a near
@@ -485,11 +521,7 @@ impl NameIndex {
                 };
                 compound_possible |= !reaches.is_empty();
                 for reach in reaches.iter() {
-                    let compound = CompoundReach {
-                        token: reach.token,
-                        similarity: reach.similarity,
-                        candidate_weight: self.vocabulary.weight(reach.token),
-                    };
+                    let compound = (reach.token, reach.similarity);
                     prepared[position].compound.push(compound);
                     prepared[position + 1].compound.push(compound);
                 }
@@ -571,45 +603,81 @@ impl NameIndex {
         reaches
     }
 
-    /// A query token that splits into two vocabulary tokens reaches both: one half spelled
-    /// exactly, the other exactly or nearly (`AEROCARIBEAN` → `AERO` + `CARIBBEAN`).
-    fn split_reaches(&self, text: &str) -> Vec<CompoundReach> {
-        let mut reaches = Vec::new();
-        // Both halves have at least two letters.
-        if text.len() < 4 {
+    /// The adjacent pairs of name tokens that `text` may align with as one compound: exactly
+    /// those the scorer accepts (`push_compound_pairs`: a token of at least
+    /// MIN_COMPOUND_TOKEN_LEN letters against two tokens joined, the first with its first
+    /// letter, equal or deletion neighbours), `AEROCARIBEAN` ~ `AERO` + `CARIBBEAN`.
+    ///
+    /// If the joined pair and `text` are deletion neighbours, there is a place to cut `text`
+    /// where the first token of the pair is a deletion neighbour of (or equal to) the part
+    /// before the cut. So every cut looks up the near tokens of its first part, short ones
+    /// included, and each of them is tried with every token that follows it in some name.
+    fn split_reaches(&self, text: &str) -> Vec<PairReach> {
+        let token = text.as_bytes();
+        let mut reaches: Vec<PairReach> = Vec::new();
+        if token.len() < MIN_COMPOUND_TOKEN_LEN {
             return reaches;
         }
-        let mut reach = |token: u32, similarity: f64| {
-            reaches.push(CompoundReach {
-                token,
-                similarity,
-                candidate_weight: self.vocabulary.weight(token),
-            })
-        };
-        for split in 2..text.len() - 1 {
-            let (left, right) = text.split_at(split);
-            let left_exact = self.vocabulary.id(left);
-            let right_exact = self.vocabulary.id(right);
-            if let Some(left_id) = left_exact {
-                let right_similar = self.similar_tokens(right);
-                if !right_similar.is_empty() {
-                    reach(left_id, 1.0);
-                    for similar in &right_similar {
-                        reach(similar.token, similar.similarity);
-                    }
+        let mut lefts: Vec<u32> = Vec::new();
+        for cut in 1..token.len() {
+            self.for_each_near_token(&text[..cut], |id| {
+                if self.vocabulary.first_byte(id) == token[0] && !lefts.contains(&id) {
+                    lefts.push(id);
                 }
-            }
-            if let (Some(right_id), None) = (right_exact, left_exact) {
-                let left_similar = self.similar_tokens(left);
-                if !left_similar.is_empty() {
-                    reach(right_id, 1.0);
-                    for similar in &left_similar {
-                        reach(similar.token, similar.similarity);
-                    }
+            });
+        }
+        let mut joined: Vec<u8> = Vec::with_capacity(token.len() + 2);
+        for &left in &lefts {
+            let left_text = self.vocabulary.text(left).as_bytes();
+            for &right in self.followers.get(left) {
+                let right_text = self.vocabulary.text(right).as_bytes();
+                // Deletion neighbours differ in length by one at most.
+                if (left_text.len() + right_text.len()).abs_diff(token.len()) > 1 {
+                    continue;
                 }
+                joined.clear();
+                joined.extend_from_slice(left_text);
+                joined.extend_from_slice(right_text);
+                if !are_deletion_neighbours(token, &joined) {
+                    continue;
+                }
+                reaches.push(PairReach {
+                    left,
+                    right,
+                    similarity: compound_similarity(token, &joined),
+                    candidate_weight: self.vocabulary.weight(left) + self.vocabulary.weight(right),
+                });
             }
         }
         reaches
+    }
+
+    /// Of two tokens, the one fewer names hold.
+    fn rarer(&self, a: u32, b: u32) -> u32 {
+        if self.posting_count(a) <= self.posting_count(b) {
+            a
+        } else {
+            b
+        }
+    }
+
+    /// How many names hold `token`, with an initial or without.
+    fn posting_count(&self, token: u32) -> usize {
+        self.postings(token).len() + self.initial_postings(token).len()
+    }
+
+    /// Visits the vocabulary tokens, of any length, that are deletion neighbours of `text`
+    /// or equal to it (some more than once).
+    fn for_each_near_token(&self, text: &str, mut visit: impl FnMut(u32)) {
+        for_each_deletion_key(text, |key| {
+            let long = self.deletion_neighbours(key);
+            let short = self.short_deletion_neighbours.get(key);
+            for &id in long.iter().chain(short) {
+                if are_deletion_neighbours(self.vocabulary.text(id).as_bytes(), text.as_bytes()) {
+                    visit(id);
+                }
+            }
+        });
     }
 
     /// Visits every name whose full score against `query` may reach `min_score`, with that
@@ -633,7 +701,7 @@ impl NameIndex {
             .iter()
             .filter(|t| t.text.len() == 1)
             .map(|t| {
-                let best_compound = t.compound.iter().map(|c| c.similarity).fold(0.0, f64::max);
+                let best_compound = t.compound.iter().map(|&(_, s)| s).fold(0.0, f64::max);
                 t.weight * INITIAL_SIMILARITY.max(best_compound) as f32
             })
             .sum();
@@ -661,21 +729,37 @@ impl NameIndex {
                 // A name first reached now can gain at most what is left, this token included.
                 let may_add_names = weight_left + initial_credit >= needed_query_credit;
                 weight_left -= query_token.weight;
+                // Names holding a pair this token splits into, found among the names of the
+                // pair's rarer token, credited with both tokens' weight (names with an
+                // initial admitted, as below).
+                for pair in query_token.pairs.iter() {
+                    let similarity = pair.similarity as f32;
+                    let query_gain = query_token.weight * similarity;
+                    let candidate_gain = pair.candidate_weight * similarity;
+                    let anchor = self.rarer(pair.left, pair.right);
+                    let holders = self.postings(anchor).iter();
+                    for &name_id in holders.chain(self.initial_postings(anchor)) {
+                        let name = &self.names[name_id as usize];
+                        let may_add = may_add_names || name.has_initial;
+                        if (may_add || scratch.is_touched(name_id))
+                            && self
+                                .name_tokens(name)
+                                .windows(2)
+                                .any(|w| w == [pair.left, pair.right])
+                        {
+                            scratch.credit(name_id, query_gain, candidate_gain, may_add);
+                        }
+                    }
+                }
                 let reached = query_token
                     .similar
                     .iter()
-                    .map(|reach| {
-                        let weight = self.vocabulary.weight(reach.token);
-                        (reach.token, reach.similarity, weight)
-                    })
-                    .chain(query_token.compound.iter().map(|compound| {
-                        let weight = compound.candidate_weight;
-                        (compound.token, compound.similarity, weight)
-                    }));
-                for (token_id, similarity, candidate_weight) in reached {
+                    .map(|reach| (reach.token, reach.similarity))
+                    .chain(query_token.compound.iter().copied());
+                for (token_id, similarity) in reached {
                     let similarity = similarity as f32;
                     let query_gain = query_token.weight * similarity;
-                    let candidate_gain = candidate_weight * similarity;
+                    let candidate_gain = self.vocabulary.weight(token_id) * similarity;
                     let posting = self.postings(token_id);
                     // Names with an initial may gain from any query token: always admitted.
                     for &name_id in self.initial_postings(token_id) {
@@ -770,9 +854,14 @@ impl NameIndex {
                     .similar
                     .iter()
                     .map(|reach| reach.token)
-                    .chain(token.compound.iter().map(|compound| compound.token))
+                    .chain(token.compound.iter().map(|&(id, _)| id))
                     .map(|id| self.postings(id).len())
-                    .sum();
+                    .sum::<usize>()
+                    + token
+                        .pairs
+                        .iter()
+                        .map(|pair| self.posting_count(self.rarer(pair.left, pair.right)))
+                        .sum::<usize>();
                 (position, token.weight, postings)
             })
             .collect();
@@ -1028,6 +1117,8 @@ impl NameIndex {
             + self.postings.heap_bytes()
             + self.initial_postings.heap_bytes()
             + self.deletion_neighbours.heap_bytes()
+            + self.short_deletion_neighbours.heap_bytes()
+            + self.followers.heap_bytes()
             + self.variant_neighbours.heap_bytes()
     }
 }
@@ -1363,6 +1454,12 @@ impl Scratch {
         slot.candidate += candidate_gain;
     }
 
+    /// Whether the search has credited the name already.
+    #[inline]
+    fn is_touched(&self, name_id: u32) -> bool {
+        self.slots[name_id as usize].stamp == self.epoch
+    }
+
     /// The credits of a touched name: (query side, candidate side).
     #[inline]
     fn credits(&self, name_id: u32) -> (f32, f32) {
@@ -1493,6 +1590,11 @@ mod tests {
             "XAVIER LIWU",
             "ABCDEF HOLDINGS",
             "ABCXDEF",
+            "ABC DEF HOLDINGS",
+            "QRST UV TRADING",
+            "WXY ZAB LMNOP",
+            "L WU FANG",
+            "MICHAEL SMITH SA",
         ]);
         for name in [
             "L Wu Xavier",
@@ -1500,7 +1602,14 @@ mod tests {
             "Xavier L. Wu Trading",
             "Abcx Def",
             "Abc Xdef",
-            "Michael Smith",
+            "Abcxdef Holdings",
+            "Abxcdef Holdings",
+            "Qrstxuv Trading",
+            "Qrsuv Trading",
+            "Wxyzab Lmnop",
+            "Liwu Fang",
+            "Smiths",
+            "Michael Smiths",
             "Michal Smith",
             "Smith Michael",
             "M Smith",
