@@ -157,7 +157,7 @@ pub(crate) struct NameIndex {
     /// The same for the tokens shorter than MIN_FUZZY_TOKEN_LEN, which get no fuzzy
     /// agreement of their own but may be half of a compound (`SMITH` + `SA` ~ `SMITHS`).
     short_deletion_neighbours: KeyedLists,
-    /// Token id → the tokens that directly follow it in some name, ascending, each once:
+    /// Token id → the tokens that directly follow it in some name, shortest first, each once:
     /// the pairs a query token may split into. (Which names hold a pair is read from the
     /// postings of its rarer token: a list of names per pair would cost as much again as
     /// the postings at a million entries.)
@@ -361,7 +361,9 @@ impl NameIndex {
             let ids = &name_tokens[name.token_start as usize..name.token_end as usize];
             adjacent.extend(ids.windows(2).map(|pair| (pair[0], pair[1])));
         }
-        adjacent.sort_unstable();
+        // By first token, then by the length of the second: a query token's pairs are
+        // looked up by the length they must have (`split_reaches`).
+        adjacent.sort_unstable_by_key(|&(left, right)| (left, vocabulary.text_len(right), right));
         adjacent.dedup();
         let mut follower_counts = vec![0u32; vocabulary.len()];
         for &(left, _) in &adjacent {
@@ -620,20 +622,28 @@ impl NameIndex {
         }
         let mut lefts: Vec<u32> = Vec::new();
         for cut in 1..token.len() {
-            self.for_each_near_token(&text[..cut], |id| {
-                if self.vocabulary.first_byte(id) == token[0] && !lefts.contains(&id) {
-                    lefts.push(id);
-                }
-            });
+            self.for_each_near_token(
+                &text[..cut],
+                |id| self.vocabulary.first_byte(id) == token[0],
+                |id| {
+                    if !lefts.contains(&id) {
+                        lefts.push(id);
+                    }
+                },
+            );
         }
         let mut joined: Vec<u8> = Vec::with_capacity(token.len() + 2);
         for &left in &lefts {
             let left_text = self.vocabulary.text(left).as_bytes();
-            for &right in self.followers.get(left) {
+            // Deletion neighbours differ in length by one at most: the second token has
+            // `shortest` to `shortest + 2` letters.
+            let shortest = (token.len() + 1).saturating_sub(left_text.len() + 2);
+            let followers = self.followers.get(left);
+            let from = followers.partition_point(|&id| self.vocabulary.text_len(id) < shortest);
+            for &right in &followers[from..] {
                 let right_text = self.vocabulary.text(right).as_bytes();
-                // Deletion neighbours differ in length by one at most.
-                if (left_text.len() + right_text.len()).abs_diff(token.len()) > 1 {
-                    continue;
+                if right_text.len() > shortest + 2 {
+                    break;
                 }
                 joined.clear();
                 joined.extend_from_slice(left_text);
@@ -667,13 +677,33 @@ impl NameIndex {
     }
 
     /// Visits the vocabulary tokens, of any length, that are deletion neighbours of `text`
-    /// or equal to it (some more than once).
-    fn for_each_near_token(&self, text: &str, mut visit: impl FnMut(u32)) {
+    /// or equal to it and that `wanted` accepts (some more than once). `wanted` comes first:
+    /// it is cheaper than the neighbour test.
+    fn for_each_near_token(
+        &self,
+        text: &str,
+        wanted: impl Fn(u32) -> bool,
+        mut visit: impl FnMut(u32),
+    ) {
+        // Deletion neighbours differ in length by one at most: a text of 2 letters or fewer
+        // has no neighbour among the long tokens, one of 5 or more none among the short.
+        let long = text.len() + 1 >= MIN_FUZZY_TOKEN_LEN;
+        let short = text.len() <= MIN_FUZZY_TOKEN_LEN;
         for_each_deletion_key(text, |key| {
-            let long = self.deletion_neighbours(key);
-            let short = self.short_deletion_neighbours.get(key);
+            let long = if long {
+                self.deletion_neighbours(key)
+            } else {
+                &[]
+            };
+            let short = if short {
+                self.short_deletion_neighbours.get(key)
+            } else {
+                &[]
+            };
             for &id in long.iter().chain(short) {
-                if are_deletion_neighbours(self.vocabulary.text(id).as_bytes(), text.as_bytes()) {
+                if wanted(id)
+                    && are_deletion_neighbours(self.vocabulary.text(id).as_bytes(), text.as_bytes())
+                {
                     visit(id);
                 }
             }
@@ -1472,12 +1502,25 @@ impl Scratch {
 fn for_each_deletion_key(token: &str, mut f: impl FnMut(u64)) {
     let bytes = token.as_bytes();
     f(xxh3_64(bytes));
-    let mut buffer: Vec<u8> = Vec::with_capacity(bytes.len());
-    for skip in 0..bytes.len() {
-        buffer.clear();
-        buffer.extend_from_slice(&bytes[..skip]);
-        buffer.extend_from_slice(&bytes[skip + 1..]);
-        f(xxh3_64(&buffer));
+    let Some(without_first) = bytes.get(1..) else {
+        return;
+    };
+    // The deletions in order, each from the one before by putting back one byte: the
+    // deletion of byte `skip` differs from that of `skip - 1` at position `skip - 1` only.
+    // On the stack for the tokens of any real name.
+    let mut stack = [0u8; 64];
+    let mut heap: Vec<u8> = Vec::new();
+    let deletion: &mut [u8] = if without_first.len() <= stack.len() {
+        &mut stack[..without_first.len()]
+    } else {
+        heap.extend_from_slice(without_first);
+        &mut heap
+    };
+    deletion.copy_from_slice(without_first);
+    f(xxh3_64(deletion));
+    for skip in 1..bytes.len() {
+        deletion[skip - 1] = bytes[skip - 1];
+        f(xxh3_64(deletion));
     }
 }
 
@@ -1540,6 +1583,20 @@ mod tests {
         }
         found.sort_by_key(|&(name_id, _)| name_id);
         found
+    }
+
+    #[test]
+    fn deletion_keys_are_the_token_and_each_deletion() {
+        for token in ["", "A", "AB", "SMITH", &"X".repeat(70)] {
+            let mut keys = Vec::new();
+            for_each_deletion_key(token, |key| keys.push(key));
+            let mut expected = vec![xxh3_64(token.as_bytes())];
+            for skip in 0..token.len() {
+                let deleted = [&token[..skip], &token[skip + 1..]].concat();
+                expected.push(xxh3_64(deleted.as_bytes()));
+            }
+            assert_eq!(keys, expected, "{token}");
+        }
     }
 
     #[test]
