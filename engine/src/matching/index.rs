@@ -645,6 +645,20 @@ impl NameIndex {
                 if right_text.len() > shortest + 2 {
                     break;
                 }
+                // Deletion neighbours share a byte among their last two (one deletion on
+                // each side at most): a cheap test before joining.
+                let joined_last_two = match right_text {
+                    [.., before, last] => [*before, *last],
+                    [last] => [*left_text.last().unwrap_or(last), *last],
+                    [] => continue,
+                };
+                let token_last_two = [token[token.len() - 2], token[token.len() - 1]];
+                if !joined_last_two
+                    .iter()
+                    .any(|byte| token_last_two.contains(byte))
+                {
+                    continue;
+                }
                 joined.clear();
                 joined.extend_from_slice(left_text);
                 joined.extend_from_slice(right_text);
