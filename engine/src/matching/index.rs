@@ -737,9 +737,9 @@ impl NameIndex {
             return;
         }
         // Initials in the query may align with any token of a name: credit them up front on
-        // the query side, and do not bound the candidate side at all.
-        // An initial joined with its neighbour may take part in a compound, for up to the
-        // compound's similarity.
+        // the query side (at INITIAL_SIMILARITY, or at the similarity of a compound the
+        // initial joins into with its neighbour, if higher), and do not bound the candidate
+        // side at all.
         let initial_credit: f32 = query
             .tokens
             .iter()
