@@ -168,6 +168,9 @@ pub(crate) struct NameIndex {
     variant_neighbours: KeyedLists,
     /// Weight given to a query token absent from the vocabulary (as rare as the rarest).
     unseen_token_weight: f32,
+    /// Letters of the longest vocabulary token: bounds the compounds worth looking for, so
+    /// that a hostile name of one 1,000-letter token costs no more than a short one.
+    longest_token_len: usize,
 }
 
 /// Every normalised token in the lists, numbered from 0 in order of first appearance.
@@ -394,6 +397,10 @@ impl NameIndex {
         let index = NameIndex {
             id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
             unseen_token_weight: rarity(1),
+            longest_token_len: (0..to_u32(vocabulary.len()))
+                .map(|id| vocabulary.text_len(id))
+                .max()
+                .unwrap_or(0),
             vocabulary,
             names: indexed,
             name_tokens,
@@ -583,6 +590,10 @@ impl NameIndex {
     fn joined_reaches(&self, joined: &str) -> Vec<Reach> {
         let joined_bytes = joined.as_bytes();
         let mut reaches: Vec<Reach> = Vec::new();
+        // Deletion neighbours differ in length by one at most.
+        if joined_bytes.len() > self.longest_token_len + 1 {
+            return reaches;
+        }
         for_each_deletion_key(joined, |key| {
             for &id in self.deletion_neighbours(key) {
                 if reaches.iter().any(|reach| reach.token == id) {
@@ -617,11 +628,14 @@ impl NameIndex {
     fn split_reaches(&self, text: &str) -> Vec<PairReach> {
         let token = text.as_bytes();
         let mut reaches: Vec<PairReach> = Vec::new();
-        if token.len() < MIN_COMPOUND_TOKEN_LEN {
+        // Two vocabulary tokens joined, one letter more or less: no longer than this.
+        let longest_pair = 2 * self.longest_token_len + 1;
+        if token.len() < MIN_COMPOUND_TOKEN_LEN || token.len() > longest_pair {
             return reaches;
         }
         let mut lefts: Vec<u32> = Vec::new();
-        for cut in 1..token.len() {
+        // A first token near the part before the cut has at least `cut - 1` letters.
+        for cut in 1..token.len().min(self.longest_token_len + 2) {
             self.for_each_near_token(
                 &text[..cut],
                 |id| self.vocabulary.first_byte(id) == token[0],
@@ -910,28 +924,32 @@ impl NameIndex {
             })
             .collect();
         let total_weight: f32 = tokens.iter().map(|&(_, weight, _)| weight).sum();
-        let admitting = if tokens.len() <= MAX_EXACT_ADMISSION_TOKENS {
-            cheapest_admitting_set(&tokens, total_weight, needed)
+        // Whether each of `tokens` admits.
+        let admitting: Vec<bool> = if tokens.len() <= MAX_EXACT_ADMISSION_TOKENS {
+            let set = cheapest_admitting_set(&tokens, total_weight, needed);
+            (0..tokens.len())
+                .map(|index| set & (1 << index) != 0)
+                .collect()
         } else {
-            // Rare long queries: the cheapest postings per unit of weight first.
+            // Rare long queries (any number of tokens): the cheapest postings per unit of
+            // weight first, until the weight left out is below `needed`.
             tokens.sort_by(|a, b| (a.2 as f32 * b.1).total_cmp(&(b.2 as f32 * a.1)));
             let mut left = total_weight;
-            let mut set = 0u64;
-            for (index, &(_, weight, _)) in tokens.iter().enumerate() {
-                if left < needed {
-                    break;
-                }
-                set |= 1 << index;
-                left -= weight;
-            }
-            set
+            tokens
+                .iter()
+                .map(|&(_, weight, _)| {
+                    let admits = left >= needed;
+                    left -= weight;
+                    admits
+                })
+                .collect()
         };
         // The admitting tokens, fewest postings first (should admission stop early, it
         // stops before the largest lists), then the rest, heaviest first as before.
         let (mut first, mut rest): (Vec<_>, Vec<_>) = tokens
             .iter()
             .enumerate()
-            .partition(|&(index, _)| admitting & (1 << index) != 0);
+            .partition(|&(index, _)| admitting[index]);
         first.sort_by_key(|&(_, &(position, _, postings))| (postings, position));
         rest.sort_by(|(_, a), (_, b)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         first
@@ -1623,6 +1641,26 @@ mod tests {
         assert_eq!(cheapest_admitting_set(&tokens, 20.0, 12.0), 0b110);
         // A name may need nothing (needed ≤ 0): every token admits.
         assert_eq!(cheapest_admitting_set(&tokens, 20.0, 0.0), 0b111);
+    }
+
+    #[test]
+    fn queries_of_any_length_and_token_size_agree_with_the_exhaustive_scan() {
+        let index = index_of(&["ABCD EFGH", "W01X W02X", "N NNNN"]);
+        // More tokens than a 64-bit set holds, and one far longer than any in the lists.
+        let many: Vec<String> = (0..70).map(|i| format!("W{i:02}X")).collect();
+        let long_token = "N".repeat(1000);
+        for name in [
+            many.join(" "),
+            long_token.clone(),
+            format!("{long_token} ABCD"),
+        ] {
+            assert_eq!(
+                visited(&index, &name, false),
+                visited(&index, &name, true),
+                "{}",
+                &name[..20]
+            );
+        }
     }
 
     #[test]
