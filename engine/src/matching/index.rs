@@ -159,8 +159,8 @@ pub(crate) struct NameIndex {
     short_deletion_neighbours: KeyedLists,
     /// Token id → the tokens that directly follow it in some name, shortest first, each once:
     /// the pairs a query token may split into. (Which names hold a pair is read from the
-    /// postings of its rarer token: a list of names per pair would cost as much again as
-    /// the postings at a million entries.)
+    /// postings of its rarer token: a list of names per pair would cost, by estimate, about
+    /// as much again as the postings at a million entries.)
     followers: FlatLists,
     /// Hash of a spelling-variant key → ids of the tokens of at least MIN_VARIANT_TOKEN_LEN
     /// letters with a variant key of that hash, ascending. Hashes may collide: a lookup keeps
