@@ -594,25 +594,24 @@ impl NameIndex {
         if joined_bytes.len() > self.longest_token_len + 1 {
             return reaches;
         }
-        for_each_deletion_key(joined, |key| {
-            for &id in self.deletion_neighbours(key) {
+        self.for_each_near_token(
+            joined,
+            |id| {
+                self.vocabulary.text_len(id) >= MIN_COMPOUND_TOKEN_LEN
+                    && self.vocabulary.first_byte(id) == joined_bytes[0]
+            },
+            |id| {
                 if reaches.iter().any(|reach| reach.token == id) {
-                    continue;
+                    return;
                 }
                 let text = self.vocabulary.text(id).as_bytes();
-                let pairs = text.len() >= MIN_COMPOUND_TOKEN_LEN
-                    && text.first() == joined_bytes.first()
-                    && are_deletion_neighbours(text, joined_bytes);
-                if !pairs {
-                    continue;
-                }
                 reaches.push(Reach {
                     token: id,
                     similarity: compound_similarity(text, joined_bytes),
                     agreement: Agreement::Compound,
                 });
-            }
-        });
+            },
+        );
         reaches
     }
 
