@@ -1,17 +1,22 @@
-//! The parser's fast path: a well-formed record read by serde_json straight into wire types
-//! (no [`super::json`] tree, no walk over it), then checked with the walk's own checks.
+//! The parser's fast path: a well-formed record read straight into wire types (no
+//! [`super::json`] tree, no walk over it), then checked with the walk's own checks.
+//!
+//! - `reader`: the JSON primitives (strings, numbers, objects, arrays) over the text;
+//! - `wire`: the wire types (the SPEC §3 fields, as JSON types) and how each is read.
 //!
 //! Reading the tree and walking it cost ~50k instructions per record, more than a third of
-//! screening one (BENCHMARKS.md, "Fourth round"); serde's derived readers match each key
-//! once and fill fields in place.
+//! screening one (BENCHMARKS.md, "Fourth round"). serde_json's derived readers into the
+//! wire types took ~27k; the reader here takes a fraction of that (BENCHMARKS.md, "A JSON
+//! reader for the fast path").
 //!
 //! The fast path answers only for records it can vouch for. Any surprise gives `None`, and
 //! [`super::parse_record`] takes the full path (tree and walk), which reports every problem
 //! with its JSON path. Surprises are:
-//! - a key twice: serde's derived readers refuse a known key twice, and [`UnknownFields`]
-//!   an unknown one;
+//! - JSON the reader does not read (a number with an exponent or more than 15 digits, a
+//!   negative integer, a key with an escape) or that is not JSON;
+//! - a key twice: a known key is read once, and unknown keys are compared;
 //! - an unknown field whose value is an object or an array (keys twice inside it would go
-//!   unseen), or more than [`MAX_UNKNOWN_FIELDS`] in one object;
+//!   unseen), or more than [`wire::MAX_UNKNOWN_FIELDS`] in one object;
 //! - a missing field, or a value of another JSON type (`null` included, except for an
 //!   optional field, where it means absent as on the full path);
 //! - a value that fails a check (length, country code, date-time, count …).
@@ -20,9 +25,10 @@
 //! parser's tests run both paths on every input they parse and require that; so does the
 //! fuzz target, and a test over generated feeds in the service crate.
 
-use serde::Deserialize;
+mod reader;
+mod wire;
+
 use serde_json::Number;
-use std::borrow::Cow;
 
 use super::parse::{
     chars_over, choice, count_of, finite, hs_code_digits, is_blank, is_currency, is_positive,
@@ -31,212 +37,17 @@ use super::parse::{
 };
 use super::{Address, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source, Weight};
 use crate::lists::country;
+use reader::Reader;
+use wire::{
+    WireAddress, WireIdentifier, WireItem, WireMarketplace, WireMoney, WireParty, WireRecord,
+    WireSource, WireWeight,
+};
 
 /// The record when `text` is a well-formed record with no surprise (see the module
 /// documentation); `None` otherwise, and the full path decides.
 pub(super) fn parse_well_formed(text: &str, limits: &ParseLimits) -> Option<ParcelRecord> {
-    let wire: WireRecord<'_> = serde_json::from_str(text).ok()?;
+    let wire = wire::record(&mut Reader::new(text))?;
     Checks { limits }.record(wire)
-}
-
-// ---- wire types: the SPEC §3 fields, as JSON types; choices borrow from the text ----
-
-#[derive(Deserialize)]
-struct WireRecord<'a> {
-    record_id: String,
-    #[serde(borrow)]
-    source: WireSource<'a>,
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    carrier: String,
-    house_bill: String,
-    #[serde(default)]
-    master_bill: Option<String>,
-    #[serde(borrow)]
-    mode: Cow<'a, str>,
-    #[serde(default)]
-    origin_country: Option<String>,
-    destination_country: String,
-    shipper: WireParty,
-    consignee: WireParty,
-    #[serde(default)]
-    known_shipper_id: Option<String>,
-    #[serde(default)]
-    seller: Option<WireParty>,
-    #[serde(default)]
-    marketplace: Option<WireMarketplace>,
-    piece_count: Number,
-    #[serde(borrow)]
-    gross_weight: WireWeight<'a>,
-    items: Vec<WireItem>,
-    declared_value: WireMoney,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireSource<'a> {
-    #[serde(borrow)]
-    filer_type: Cow<'a, str>,
-    filer_id: String,
-    sent_at: String,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireParty {
-    name: String,
-    address: WireAddress,
-    #[serde(default)]
-    phone: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    identifiers: Option<Vec<WireIdentifier>>,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireAddress {
-    lines: Vec<String>,
-    city: String,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    postal_code: Option<String>,
-    country: String,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireIdentifier {
-    scheme: String,
-    value: String,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireMarketplace {
-    name: String,
-    #[serde(default)]
-    order_id: Option<String>,
-    #[serde(default)]
-    listing_url: Option<String>,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireWeight<'a> {
-    value: Number,
-    #[serde(borrow)]
-    unit: Cow<'a, str>,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireItem {
-    description: String,
-    #[serde(default)]
-    hs_code: Option<String>,
-    quantity: Number,
-    value: WireMoney,
-    #[serde(default)]
-    country_of_origin: Option<String>,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-#[derive(Deserialize)]
-struct WireMoney {
-    amount: Number,
-    currency: String,
-    #[serde(flatten)]
-    _unknown: UnknownFields,
-}
-
-/// The fields of an object that its wire type does not know. They are tolerated, like
-/// anywhere else, as long as the fast path can tell they are not repeated: each a scalar
-/// (a string, number, boolean or `null`), with distinct keys, at most
-/// [`MAX_UNKNOWN_FIELDS`] of them. An object or array among them, or more fields, is a
-/// surprise (the tree checks those for keys twice).
-struct UnknownFields;
-
-/// Most unknown fields an object may have on the fast path (they are compared pairwise).
-const MAX_UNKNOWN_FIELDS: usize = 16;
-
-impl<'de> Deserialize<'de> for UnknownFields {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(UnknownFields)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for UnknownFields {
-    type Value = UnknownFields;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("unknown fields with scalar values")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut fields: A) -> Result<Self, A::Error> {
-        let mut keys: Vec<Cow<'de, str>> = Vec::new();
-        while let Some(key) = fields.next_key::<Cow<'de, str>>()? {
-            if keys.len() == MAX_UNKNOWN_FIELDS || keys.contains(&key) {
-                return Err(serde::de::Error::custom(
-                    "unknown fields the fast path cannot vouch for",
-                ));
-            }
-            fields.next_value::<Scalar>()?;
-            keys.push(key);
-        }
-        Ok(UnknownFields)
-    }
-}
-
-/// A JSON scalar, read and dropped; an object or array is an error.
-struct Scalar;
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(Scalar)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Scalar {
-    type Value = Scalar;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("a string, number, boolean or null")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Scalar, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Scalar, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Scalar, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_unit<E>(self) -> Result<Scalar, E> {
-        Ok(Scalar)
-    }
 }
 
 // ---- checks: the full path's, in the same order; the first that fails ends the path ----
@@ -459,7 +270,7 @@ mod tests {
                 v["shipper"]["vat"] = json!(["x"])
             }),
             ("too many unknown fields", |v| {
-                for index in 0..=MAX_UNKNOWN_FIELDS {
+                for index in 0..=wire::MAX_UNKNOWN_FIELDS {
                     v["items"][0][format!("x{index}")] = json!(index);
                 }
             }),
