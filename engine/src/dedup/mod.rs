@@ -23,7 +23,7 @@ use std::time::Duration;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::matching::for_each_token;
-use crate::matching::normalize::to_latin_ascii;
+use crate::matching::normalize::push_letters_and_digits;
 use crate::record::{Action, Money, ParcelRecord, Party};
 use store::KeyStore;
 
@@ -168,31 +168,14 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
     out.push(b'|');
 }
 
-/// A text as its upper-cased ASCII letters and digits back to back (transliterated first
-/// when it is not ASCII), then a separator: spacing and punctuation are each filer's own
-/// (`P.O. Box 7`, `PO BOX 7`). For addresses and goods descriptions, where the match
-/// tokens' rules for names (honorifics dropped, initials joined) have nothing to do, and
-/// this costs a fraction of tokenising: fingerprints tokenised every address line of every
-/// report, 11% of a screening worker's time (BENCHMARKS.md).
+/// A text as its letters and digits (see [`push_letters_and_digits`]), then a separator:
+/// spacing and punctuation are each filer's own (`P.O. Box 7`, `PO BOX 7`). For addresses
+/// and goods descriptions, where the match tokens' rules for names (honorifics dropped,
+/// initials joined) have nothing to do, and this costs a fraction of tokenising:
+/// fingerprints tokenised every address line of every report, 11% of a screening worker's
+/// time (BENCHMARKS.md).
 fn push_squeezed(out: &mut Vec<u8>, text: &str) {
-    // Every byte is written and the end advances past letters and digits only: no branch
-    // per byte on what the text holds.
-    let push_letters_and_digits = |out: &mut Vec<u8>, ascii: &[u8]| {
-        let start = out.len();
-        out.resize(start + ascii.len(), 0);
-        let mut end = start;
-        for &byte in ascii {
-            // `end` trails the bytes read, so it stays inside what was resized.
-            out[end] = byte.to_ascii_uppercase();
-            end += usize::from(byte.is_ascii_alphanumeric());
-        }
-        out.truncate(end);
-    };
-    if text.is_ascii() {
-        push_letters_and_digits(out, text.as_bytes());
-    } else {
-        push_letters_and_digits(out, to_latin_ascii(text).as_bytes());
-    }
+    push_letters_and_digits(out, text);
     out.push(b'|');
 }
 

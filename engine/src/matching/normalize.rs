@@ -205,6 +205,30 @@ pub fn to_latin_ascii(text: &str) -> String {
     ascii
 }
 
+/// Appends the text's letters and digits, upper-cased, back to back (a text that is not
+/// ASCII is transliterated first, as for tokens): `P.O. Box 7` → `POBOX7`. Every token of
+/// the text (a run of letters and digits, or adjacent runs joined) is a substring of it.
+pub fn push_letters_and_digits(out: &mut Vec<u8>, text: &str) {
+    // Every byte is written and the end advances past letters and digits only: no branch
+    // per byte on what the text holds.
+    let push_ascii = |out: &mut Vec<u8>, ascii: &[u8]| {
+        let start = out.len();
+        out.resize(start + ascii.len(), 0);
+        let mut end = start;
+        for &byte in ascii {
+            // `end` trails the bytes read, so it stays inside what was resized.
+            out[end] = byte.to_ascii_uppercase();
+            end += usize::from(byte.is_ascii_alphanumeric());
+        }
+        out.truncate(end);
+    };
+    if text.is_ascii() {
+        push_ascii(out, text.as_bytes());
+    } else {
+        push_ascii(out, to_latin_ascii(text).as_bytes());
+    }
+}
+
 fn is_cjk(character: char) -> bool {
     matches!(character as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF)
 }
