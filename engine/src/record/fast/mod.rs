@@ -6,8 +6,8 @@
 //!
 //! Reading the tree and walking it cost ~50k instructions per record, more than a third of
 //! screening one (BENCHMARKS.md, "Fourth round"). serde_json's derived readers into the
-//! wire types took ~27k; the reader here takes a fraction of that (BENCHMARKS.md, "A JSON
-//! reader for the fast path").
+//! wire types took ~26k; the reader here takes ~20k, the strings' allocations and copies
+//! included (BENCHMARKS.md, "Parsing, fingerprints and keywords").
 //!
 //! The fast path answers only for records it can vouch for. Any surprise gives `None`, and
 //! [`super::parse_record`] takes the full path (tree and walk), which reports every problem
@@ -214,7 +214,7 @@ fn count(number: &Number) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::parse_record_by_walk;
+    use crate::record::{parse_record, parse_record_by_walk};
     use serde_json::{json, Value};
 
     const EXAMPLE: &[u8] = include_bytes!(concat!(
@@ -259,6 +259,64 @@ mod tests {
         assert_eq!(record.seller.expect("seller").name, "Shop Ltd");
         assert_eq!(record.items[0].hs_code.as_deref(), Some("61091000"));
         assert_eq!(record.piece_count, 2);
+    }
+
+    #[test]
+    fn the_reader_gives_the_full_paths_record_for_escapes_numbers_and_spacing() {
+        let text = std::str::from_utf8(EXAMPLE).expect("UTF-8");
+        let limits = ParseLimits::default();
+        // (edit of the example's text, whether the fast path reads it)
+        let cases: [(String, bool); 12] = [
+            (
+                text.replacen("\"Jane Doe\"", r#""Jane \"JD\" Do\u00e9""#, 1),
+                true,
+            ),
+            (
+                text.replacen("\"Jane Doe\"", r#""Jane\tDoe \ud83d\ude00\/""#, 1),
+                true,
+            ),
+            (
+                text.replacen("\"Jane Doe\"", r#""Jan\u0065 D\u00F6e""#, 1),
+                true,
+            ),
+            (
+                text.replacen("\"Springfield\"", "\"Spr\u{e9}ngfield \u{5c71}\"", 1),
+                true,
+            ),
+            (text.replace(": ", " :\r\n\t "), true),
+            (text.replace(",\n", " ,"), true),
+            (
+                text.replacen("\"quantity\": 2", "\"quantity\": 2.000", 1),
+                true,
+            ),
+            (
+                text.replacen("\"quantity\": 2", "\"quantity\": 2e0", 1),
+                false,
+            ),
+            (
+                text.replacen("\"quantity\": 2", "\"quantity\": 0002", 1),
+                false,
+            ),
+            (
+                text.replacen("\"piece_count\": 1", "\"piece_count\": 1.0", 1),
+                true,
+            ),
+            (format!("{text} x"), false),
+            (text.replacen("\"Jane Doe\"", "\"Jane\u{1}Doe\"", 1), false),
+        ];
+        for (edited, fast_path) in cases {
+            assert_ne!(edited, text, "the edit applies");
+            assert_eq!(
+                parse_well_formed(&edited, &limits).is_some(),
+                fast_path,
+                "{edited}"
+            );
+            assert_eq!(
+                parse_record(edited.as_bytes(), &limits),
+                parse_record_by_walk(edited.as_bytes(), &limits),
+                "{edited}"
+            );
+        }
     }
 
     #[test]

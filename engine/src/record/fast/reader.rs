@@ -11,9 +11,9 @@
 //!   correctly rounded value, which is serde_json's (its own formula is that quotient) and
 //!   the standard library's. A negative integer is `None` (serde_json reads `-0` as a float).
 //!
-//! serde_json's derived readers scanned each record at ~15k instructions for the structure
-//! alone (`IgnoredAny`) and ~26k into the wire types; this reads the wire types in a
-//! fraction of that (BENCHMARKS.md, "A JSON reader for the fast path").
+//! serde_json took ~15k instructions per record for the structure alone (`IgnoredAny`) and
+//! ~26k into the wire types; with this reader, ~20k, the strings' allocations and copies
+//! included (BENCHMARKS.md, "Parsing, fingerprints and keywords").
 
 use serde_json::Number;
 use std::borrow::Cow;
