@@ -16,6 +16,7 @@
 //!   [`cli::run`].
 
 pub mod admin;
+pub mod allocator;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: the per-record allocations of parsing and
 /// screening cost a third of glibc malloc's instructions with it (BENCHMARKS.md, "Profile of
-/// the hot path"). Set here, in the binary, so the library leaves the choice to its users
-/// (the tests measure heap use through glibc's `mallinfo2`).
+/// the hot path"); `allocator` says how it is called. Set here, in the binary, so the library
+/// leaves the choice to its users (the tests measure heap use through glibc's `mallinfo2`).
 #[global_allocator]
-static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL_ALLOCATOR: parcel_screener::allocator::Allocator =
+    parcel_screener::allocator::Allocator;
 
 fn main() -> ExitCode {
     let cli = parcel_screener::cli::Cli::parse();

@@ -13,7 +13,7 @@
 
 mod common;
 
-use mimalloc::MiMalloc;
+use parcel_screener::allocator::Allocator;
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
@@ -46,11 +46,11 @@ fn count(delta: i64) {
     let _ = NET_HEAP_BYTES.try_with(|bytes| bytes.set(bytes.get() + delta));
 }
 
-// SAFETY: every call is forwarded unchanged to `MiMalloc`; only a thread-local counter (const
+// SAFETY: every call is forwarded unchanged to `Allocator`; only a thread-local counter (const
 // initialised, no destructor, so it never allocates) is updated besides.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = MiMalloc.alloc(layout);
+        let pointer = Allocator.alloc(layout);
         if !pointer.is_null() {
             count(layout.size() as i64);
         }
@@ -58,7 +58,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = MiMalloc.alloc_zeroed(layout);
+        let pointer = Allocator.alloc_zeroed(layout);
         if !pointer.is_null() {
             count(layout.size() as i64);
         }
@@ -66,12 +66,12 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        MiMalloc.dealloc(pointer, layout);
+        Allocator.dealloc(pointer, layout);
         count(-(layout.size() as i64));
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = MiMalloc.realloc(pointer, layout, new_size);
+        let moved = Allocator.realloc(pointer, layout, new_size);
         if !moved.is_null() {
             count(new_size as i64 - layout.size() as i64);
         }
