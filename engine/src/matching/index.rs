@@ -1439,21 +1439,26 @@ const MAX_EXACT_ADMISSION_TOKENS: usize = 8;
 /// tokens leave nothing out (needed ≤ 0), all of them.
 fn cheapest_admitting_set(tokens: &[(usize, f32, usize)], total_weight: f32, needed: f32) -> u64 {
     debug_assert!(tokens.len() <= MAX_EXACT_ADMISSION_TOKENS);
-    let all = (1u64 << tokens.len()) - 1;
+    let all = (1usize << tokens.len()) - 1;
+    // Each set's weight and postings are those of the set without its highest token, plus
+    // that token's: one addition per set instead of one per token. The weights are summed
+    // in token order all the same, so each is the same `f32` as a sum over the set's tokens.
+    let mut set_weights = [0.0f32; 1 << MAX_EXACT_ADMISSION_TOKENS];
+    let mut set_postings = [0usize; 1 << MAX_EXACT_ADMISSION_TOKENS];
     let mut best = (usize::MAX, all);
     for set in 0..=all {
-        let (mut weight, mut postings) = (0.0f32, 0usize);
-        for (index, &(_, token_weight, token_postings)) in tokens.iter().enumerate() {
-            if set & (1 << index) != 0 {
-                weight += token_weight;
-                postings += token_postings;
-            }
+        if set != 0 {
+            let highest = usize::BITS - 1 - set.leading_zeros();
+            let rest = set & !(1 << highest);
+            let (_, token_weight, token_postings) = tokens[highest as usize];
+            set_weights[set] = set_weights[rest] + token_weight;
+            set_postings[set] = set_postings[rest] + token_postings;
         }
-        if total_weight - weight < needed && postings < best.0 {
-            best = (postings, set);
+        if total_weight - set_weights[set] < needed && set_postings[set] < best.0 {
+            best = (set_postings[set], set);
         }
     }
-    best.1
+    best.1 as u64
 }
 
 /// Whether the bounds of names with initials hold for `name`: not when the query or the
@@ -1677,6 +1682,54 @@ mod tests {
         assert_eq!(cheapest_admitting_set(&tokens, 20.0, 12.0), 0b110);
         // A name may need nothing (needed ≤ 0): every token admits.
         assert_eq!(cheapest_admitting_set(&tokens, 20.0, 0.0), 0b111);
+    }
+
+    /// The incremental sums choose exactly the set that summing each set's tokens in order
+    /// chooses, rounding included, for any number of tokens up to the limit.
+    #[test]
+    fn cheapest_admitting_set_agrees_with_summing_every_set() {
+        fn summing_every_set(tokens: &[(usize, f32, usize)], total: f32, needed: f32) -> u64 {
+            let all = (1u64 << tokens.len()) - 1;
+            let mut best = (usize::MAX, all);
+            for set in 0..=all {
+                let (mut weight, mut postings) = (0.0f32, 0usize);
+                for (index, &(_, token_weight, token_postings)) in tokens.iter().enumerate() {
+                    if set & (1 << index) != 0 {
+                        weight += token_weight;
+                        postings += token_postings;
+                    }
+                }
+                if total - weight < needed && postings < best.0 {
+                    best = (postings, set);
+                }
+            }
+            best.1
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2_000 {
+            let count = 1 + round % MAX_EXACT_ADMISSION_TOKENS;
+            let tokens: Vec<(usize, f32, usize)> = (0..count)
+                .map(|position| {
+                    let weight = (next() % 10_000) as f32 / 997.0;
+                    // Few distinct posting counts, so that ties between sets are common.
+                    let postings = (next() % 4) as usize * 100;
+                    (position, weight, postings)
+                })
+                .collect();
+            let total: f32 = tokens.iter().map(|&(_, weight, _)| weight).sum();
+            let needed = total * (next() % 1_000) as f32 / 1_000.0;
+            assert_eq!(
+                cheapest_admitting_set(&tokens, total, needed),
+                summing_every_set(&tokens, total, needed),
+                "{tokens:?}, needed {needed}"
+            );
+        }
     }
 
     #[test]
