@@ -94,8 +94,8 @@ pub fn build_screener(config: &Config) -> Result<(Screener, LoadSummary), Engine
     let (registry, known_shipper_problems) = load_known_shippers(config)?;
     let load_time = started.elapsed();
     let list_versions = ListVersions {
-        watchlist: lists::content_version(&entries),
-        known_shippers: known_shippers::content_version(&registry),
+        watchlist: lists::content_version(&entries).into(),
+        known_shippers: known_shippers::content_version(&registry).into(),
     };
     let indexing_started = Instant::now();
     let matcher = Matcher::new(entries);

@@ -981,7 +981,7 @@ async fn lists_reports_versions_and_counts() {
     let current = server.live.current();
     assert_eq!(
         lists["watchlist"]["version"],
-        current.list_versions.watchlist
+        current.list_versions.watchlist.as_str()
     );
     assert_eq!(
         lists["watchlist"]["entries"],
@@ -999,7 +999,7 @@ async fn lists_reports_versions_and_counts() {
     );
     assert_eq!(
         lists["known_shippers"]["version"],
-        current.list_versions.known_shippers
+        current.list_versions.known_shippers.as_str()
     );
     assert_eq!(
         lists["known_shippers"]["by_status"],

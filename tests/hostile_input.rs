@@ -1086,7 +1086,7 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
             Some(decision.parcel_key.as_bytes()),
             "keyed by parcel key"
         );
-        let previous = by_record.insert(decision.record_id.clone(), decision);
+        let previous = by_record.insert(decision.record_id.to_string(), decision);
         assert!(previous.is_none(), "one decision per record");
     }
     for id in valid_ids.iter().chain([&"VALID-AFTER".to_owned()]) {
@@ -1129,7 +1129,7 @@ async fn hostile_inputs_through_the_pipeline_are_rejected_or_decided_and_never_s
         match offline(&screener, &config.limits, payload) {
             Ok(expected) => {
                 let decision = by_record
-                    .get(&expected.record_id)
+                    .get(expected.record_id.as_str())
                     .unwrap_or_else(|| panic!("{}: no decision in parcels.decisions", case.label));
                 assert_decision(case.label, decision, &case.expect);
                 assert!(

@@ -292,11 +292,11 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &Value
 }
 
 fn watchlist_version(live: &LiveScreener) -> String {
-    live.current().list_versions.watchlist.clone()
+    live.current().list_versions.watchlist.to_string()
 }
 
 fn known_shippers_version(live: &LiveScreener) -> String {
-    live.current().list_versions.known_shippers.clone()
+    live.current().list_versions.known_shippers.to_string()
 }
 
 async fn read_decisions(brokers: String, into: Arc<Mutex<Vec<(Instant, Value)>>>) {

@@ -220,7 +220,7 @@ fn decision_key(decision: &Value) -> (String, u64) {
 /// The Kafka key a courier would use: the parcel key, when the record can be read.
 fn kafka_key(line: &[u8]) -> String {
     screener_engine::record::parse_record(line, &Default::default())
-        .map(|record| record.parcel_key())
+        .map(|record| record.parcel_key().into_string())
         .unwrap_or_default()
 }
 

@@ -48,8 +48,8 @@ fn screener() -> &'static Screener {
                 .expect("the sample known-shipper registry loads");
         let registry = KnownShipperRegistry::new(shippers);
         let list_versions = ListVersions {
-            watchlist: lists::content_version(&report.entries),
-            known_shippers: known_shippers::content_version(&registry),
+            watchlist: lists::content_version(&report.entries).into(),
+            known_shippers: known_shippers::content_version(&registry).into(),
         };
         Screener {
             matcher: Arc::new(Matcher::new(report.entries)),

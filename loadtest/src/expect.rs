@@ -52,7 +52,7 @@ pub fn expect_one(
                 },
                 DedupOutcome::Duplicate(_) => Expected::Suppressed,
             };
-            (expected, Some(record.record_id))
+            (expected, Some(record.record_id.into_string()))
         }
     }
 }

@@ -775,7 +775,7 @@ impl FeedGenerator {
         body.total_items();
         Parcel {
             body,
-            key,
+            key: key.into_string(),
             courier: Filer {
                 filer_type: carrier.filer_type,
                 filer_id: Cow::Borrowed(carrier.filer_id),

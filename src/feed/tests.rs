@@ -8,7 +8,7 @@ use screener_engine::dedup::{DedupConfig, DedupOutcome, Deduplicator, DuplicateK
 use screener_engine::known_shippers::{self, KnownShipper};
 use screener_engine::pipeline::sent_at_ms;
 use screener_engine::record::{
-    parse_record, parse_record_by_walk, FilerType, ParcelRecord, ParseLimits,
+    parse_record, parse_record_by_walk, CompactString, FilerType, ParcelRecord, ParseLimits,
 };
 use screener_engine::rules::RulesConfig;
 
@@ -314,7 +314,7 @@ fn known_shipper_reports_carry_an_active_enrollment_with_its_name() {
         let record = parse(report);
         match &report.planted.known_shipper_id {
             Some(id) => {
-                assert_eq!(record.known_shipper_id.as_ref(), Some(id));
+                assert_eq!(record.known_shipper_id.as_deref(), Some(id.as_str()));
                 let enrolled = registry.get(id).expect("an enrolled id");
                 assert_eq!(enrolled.status, KnownShipperStatus::Active);
                 let sent_at = DateTime::parse_from_rfc3339(&record.source.sent_at)
@@ -478,7 +478,7 @@ fn values_and_goods_are_planted_where_said_and_only_there() {
 fn reports_are_ordered_in_feed_time_and_follow_ups_stay_close() {
     let reports = generate(config(29, 5000));
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
-    let mut last_sent_at = String::new();
+    let mut last_sent_at = CompactString::default();
     for (position, report) in reports.iter().enumerate() {
         match report.kind {
             ReportKind::Original | ReportKind::Malformed => {

@@ -68,7 +68,7 @@ impl LiveScreener {
     pub fn replace_known_shippers(&self, registry: KnownShipperRegistry) {
         self.current.rcu(|current| {
             let mut next = Screener::clone(current);
-            next.list_versions.known_shippers = known_shippers::content_version(&registry);
+            next.list_versions.known_shippers = known_shippers::content_version(&registry).into();
             next.known_shippers = Arc::new(registry.clone());
             next
         });
@@ -79,7 +79,7 @@ impl LiveScreener {
         self.current.rcu(|current| {
             let mut next = Screener::clone(current);
             next.matcher = matcher.clone();
-            next.list_versions.watchlist = version.clone();
+            next.list_versions.watchlist = version.as_str().into();
             next
         });
     }

@@ -502,15 +502,15 @@ mod tests {
 
     fn decision(verdict: Verdict, reasons: &[ReasonCode]) -> Decision {
         Decision {
-            schema: "decision/v1".to_string(),
-            parcel_key: "DHL:1".to_string(),
-            record_id: "r".to_string(),
+            schema: "decision/v1".into(),
+            parcel_key: "DHL:1".into(),
+            record_id: "r".into(),
             version: 1,
             decision: verdict,
             lane: Lane::Standard,
             reasons: reasons.iter().map(|c| Reason::new(*c)).collect(),
             list_versions: ListVersions::default(),
-            decided_at: String::new(),
+            decided_at: Default::default(),
             latency_ms: 0.0,
         }
     }

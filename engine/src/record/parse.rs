@@ -18,6 +18,7 @@
 //! problems are truncated and `{:?}`-escaped, so hostile input cannot forge log lines.
 //! Nothing here panics, whatever the input.
 
+use std::borrow::Cow;
 use std::fmt::{Display, Write as _};
 use std::marker::PhantomData;
 
@@ -27,8 +28,8 @@ use super::duplicate_keys::{self, Failure};
 use super::fast;
 use super::json::{Json, Object};
 use super::{
-    Action, Address, FieldError, FilerType, Identifier, Item, Marketplace, Mode, Money,
-    ParcelRecord, Party, RecordError, Source, Weight, WeightUnit,
+    Action, Address, CompactString, FieldError, FilerType, Identifier, Item, Marketplace, Mode,
+    Money, ParcelRecord, Party, RecordError, Source, Weight, WeightUnit,
 };
 use crate::lists::country;
 
@@ -481,7 +482,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     // ---- readers: strings ----
 
     /// Any string of at most `max_string_chars` characters.
-    fn string(&mut self, value: Json<'j>) -> Option<String> {
+    fn string(&mut self, value: Json<'j>) -> Option<CompactString> {
         let text = match value {
             Json::String(text) => text,
             other => {
@@ -496,11 +497,14 @@ impl<'l, 'j> Walker<'l, 'j> {
             ));
             return None;
         }
-        Some(text.into_owned())
+        Some(match text {
+            Cow::Borrowed(text) => CompactString::new(text),
+            Cow::Owned(text) => CompactString::from(text),
+        })
     }
 
     /// A string with something other than whitespace in it, kept as filed.
-    fn non_empty(&mut self, value: Json<'j>) -> Option<String> {
+    fn non_empty(&mut self, value: Json<'j>) -> Option<CompactString> {
         let text = self.string(value)?;
         if is_blank(&text) {
             self.report(format_args!(
@@ -513,13 +517,13 @@ impl<'l, 'j> Walker<'l, 'j> {
     }
 
     /// A party name: non-empty, stored without leading and trailing whitespace.
-    fn name(&mut self, value: Json<'j>) -> Option<String> {
+    fn name(&mut self, value: Json<'j>) -> Option<CompactString> {
         self.non_empty(value).map(trimmed_name)
     }
 
     /// An assigned ISO 3166-1 alpha-2 code, upper case as filed (not upper-cased for the
     /// filer).
-    fn country(&mut self, value: Json<'j>) -> Option<String> {
+    fn country(&mut self, value: Json<'j>) -> Option<CompactString> {
         let code = self.string(value)?;
         if country::is_alpha2(&code) {
             return Some(code);
@@ -534,7 +538,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     }
 
     /// An ISO 4217-shaped currency code: three upper-case ASCII letters.
-    fn currency(&mut self, value: Json<'j>) -> Option<String> {
+    fn currency(&mut self, value: Json<'j>) -> Option<CompactString> {
         let code = self.string(value)?;
         if is_currency(&code) {
             return Some(code);
@@ -547,7 +551,7 @@ impl<'l, 'j> Walker<'l, 'j> {
     }
 
     /// An RFC 3339 date-time, validated and kept as filed.
-    fn timestamp(&mut self, value: Json<'j>) -> Option<String> {
+    fn timestamp(&mut self, value: Json<'j>) -> Option<CompactString> {
         let text = self.string(value)?;
         if is_timestamp(&text) {
             return Some(text);
@@ -561,7 +565,7 @@ impl<'l, 'j> Walker<'l, 'j> {
 
     /// An HS / tariff code of 4 to 10 digits; dots and spaces of the filed code are
     /// dropped, so `"6109.10 00"` becomes `"61091000"`.
-    fn hs_code(&mut self, value: Json<'j>) -> Option<String> {
+    fn hs_code(&mut self, value: Json<'j>) -> Option<CompactString> {
         let text = self.string(value)?;
         if let Some(digits) = hs_code_digits(&text) {
             return Some(digits);
@@ -677,12 +681,12 @@ pub(super) fn is_blank(text: &str) -> bool {
 }
 
 /// A party name without leading and trailing whitespace (reallocated only when trimmed).
-pub(super) fn trimmed_name(text: String) -> String {
+pub(super) fn trimmed_name(text: CompactString) -> CompactString {
     let trimmed = text.trim();
     if trimmed.len() == text.len() {
         text
     } else {
-        trimmed.to_owned()
+        CompactString::new(trimmed)
     }
 }
 
@@ -697,14 +701,14 @@ pub(super) fn is_timestamp(text: &str) -> bool {
 }
 
 /// The digits of an HS code written with digits, dots and spaces only, when there are 4 to 10.
-pub(super) fn hs_code_digits(text: &str) -> Option<String> {
+pub(super) fn hs_code_digits(text: &str) -> Option<CompactString> {
     let only_digits_dots_spaces = text
         .bytes()
         .all(|b| b.is_ascii_digit() || b == b'.' || b == b' ');
     if !only_digits_dots_spaces {
         return None;
     }
-    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let digits: CompactString = text.chars().filter(char::is_ascii_digit).collect();
     (4..=10).contains(&digits.len()).then_some(digits)
 }
 

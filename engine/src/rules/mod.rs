@@ -19,17 +19,17 @@ pub use config::{
     WatchlistRules,
 };
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::decision::{
-    round_score, Decision, Lane, ListVersions, PartyRole, Reason, ReasonCode, Verdict,
+    decided_at, round_score, Decision, Lane, ListVersions, PartyRole, Reason, ReasonCode, Verdict,
     DECISION_SCHEMA,
 };
 use crate::known_shippers::{KnownShipper, KnownShipperRegistry, KnownShipperStatus};
 use crate::matching::{score::score_uniform, tokenize, Matcher, SearchOptions, Token};
-use crate::record::{Address, Item, ParcelRecord, Party};
+use crate::record::{Address, CompactString, Item, ParcelRecord, Party};
 
 /// The screening engine: lists, registry and rules, immutable once built. The service keeps
 /// it behind an `Arc` and swaps in a new one when a list changes.
@@ -94,7 +94,7 @@ impl Screener {
     ) -> Decision {
         debug_assert!(verdict != Verdict::Hold || reasons.iter().any(|r| r.code.holds()));
         Decision {
-            schema: DECISION_SCHEMA.to_string(),
+            schema: CompactString::const_new(DECISION_SCHEMA),
             parcel_key: record.parcel_key(),
             record_id: record.record_id.clone(),
             version,
@@ -102,7 +102,7 @@ impl Screener {
             lane,
             reasons,
             list_versions: self.list_versions.clone(),
-            decided_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            decided_at: decided_at(Utc::now()),
             latency_ms: round_score(started.elapsed().as_secs_f64() * 1000.0),
         }
     }
@@ -159,7 +159,7 @@ impl Screener {
         };
         let reason = |code: ReasonCode, score: Option<f64>, detail: String| Reason {
             party: Some(PartyRole::Shipper),
-            entry_id: Some(claimed_id.clone()),
+            entry_id: Some(claimed_id.to_string()),
             score: score.map(round_score),
             detail: Some(detail),
             ..Reason::new(code)

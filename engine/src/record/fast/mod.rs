@@ -35,7 +35,10 @@ use super::parse::{
     is_timestamp, non_negative, trimmed_name, ParseLimits, ACTIONS, FILER_TYPES, MODES,
     WEIGHT_UNITS,
 };
-use super::{Address, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source, Weight};
+use super::{
+    Address, CompactString, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source,
+    Weight,
+};
 use crate::lists::country;
 use reader::Reader;
 use wire::{
@@ -183,25 +186,25 @@ impl Checks<'_> {
             .collect()
     }
 
-    fn string(&self, text: String) -> Option<String> {
+    fn string(&self, text: CompactString) -> Option<CompactString> {
         chars_over(&text, self.limits.max_string_chars)
             .is_none()
             .then_some(text)
     }
 
-    fn non_empty(&self, text: String) -> Option<String> {
+    fn non_empty(&self, text: CompactString) -> Option<CompactString> {
         self.string(text).filter(|text| !is_blank(text))
     }
 
-    fn country(&self, code: String) -> Option<String> {
+    fn country(&self, code: CompactString) -> Option<CompactString> {
         self.string(code).filter(|code| country::is_alpha2(code))
     }
 
-    fn timestamp(&self, text: String) -> Option<String> {
+    fn timestamp(&self, text: CompactString) -> Option<CompactString> {
         self.string(text).filter(|text| is_timestamp(text))
     }
 
-    fn hs_code(&self, text: String) -> Option<String> {
+    fn hs_code(&self, text: CompactString) -> Option<CompactString> {
         hs_code_digits(&self.string(text)?)
     }
 }

@@ -15,6 +15,7 @@
 //! ~26k into the wire types; with this reader, ~20k, the strings' allocations and copies
 //! included (BENCHMARKS.md, "Parsing, fingerprints and keywords").
 
+use compact_str::CompactString;
 use serde_json::Number;
 use std::borrow::Cow;
 
@@ -196,9 +197,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An owned string.
-    pub(super) fn owned_string(&mut self) -> Option<String> {
-        self.string().map(Cow::into_owned)
+    /// An owned string: inline up to 24 bytes, else on the heap (an unescaped string's
+    /// buffer is kept).
+    pub(super) fn owned_string(&mut self) -> Option<CompactString> {
+        Some(match self.string()? {
+            Cow::Borrowed(text) => CompactString::new(text),
+            Cow::Owned(text) => CompactString::from(text),
+        })
     }
 
     /// A key: a string without escapes.
@@ -338,7 +343,7 @@ mod tests {
     fn string(text: &str) -> Option<String> {
         let mut reader = Reader::new(text);
         let string = reader.owned_string()?;
-        reader.at_end().then_some(string)
+        reader.at_end().then_some(string.into_string())
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! from the text: a known key twice, a missing field, a value of another JSON type, or
 //! unknown fields the fast path cannot vouch for ([`UnknownKeys`]) give `None`.
 
+use compact_str::CompactString;
 use serde_json::Number;
 use std::borrow::Cow;
 
@@ -11,18 +12,18 @@ use super::reader::Reader;
 pub(super) const MAX_UNKNOWN_FIELDS: usize = 16;
 
 pub(super) struct WireRecord<'a> {
-    pub(super) record_id: String,
+    pub(super) record_id: CompactString,
     pub(super) source: WireSource<'a>,
     pub(super) action: Cow<'a, str>,
-    pub(super) carrier: String,
-    pub(super) house_bill: String,
-    pub(super) master_bill: Option<String>,
+    pub(super) carrier: CompactString,
+    pub(super) house_bill: CompactString,
+    pub(super) master_bill: Option<CompactString>,
     pub(super) mode: Cow<'a, str>,
-    pub(super) origin_country: Option<String>,
-    pub(super) destination_country: String,
+    pub(super) origin_country: Option<CompactString>,
+    pub(super) destination_country: CompactString,
     pub(super) shipper: WireParty,
     pub(super) consignee: WireParty,
-    pub(super) known_shipper_id: Option<String>,
+    pub(super) known_shipper_id: Option<CompactString>,
     pub(super) seller: Option<WireParty>,
     pub(super) marketplace: Option<WireMarketplace>,
     pub(super) piece_count: Number,
@@ -33,35 +34,35 @@ pub(super) struct WireRecord<'a> {
 
 pub(super) struct WireSource<'a> {
     pub(super) filer_type: Cow<'a, str>,
-    pub(super) filer_id: String,
-    pub(super) sent_at: String,
+    pub(super) filer_id: CompactString,
+    pub(super) sent_at: CompactString,
 }
 
 pub(super) struct WireParty {
-    pub(super) name: String,
+    pub(super) name: CompactString,
     pub(super) address: WireAddress,
-    pub(super) phone: Option<String>,
-    pub(super) email: Option<String>,
+    pub(super) phone: Option<CompactString>,
+    pub(super) email: Option<CompactString>,
     pub(super) identifiers: Option<Vec<WireIdentifier>>,
 }
 
 pub(super) struct WireAddress {
-    pub(super) lines: Vec<String>,
-    pub(super) city: String,
-    pub(super) region: Option<String>,
-    pub(super) postal_code: Option<String>,
-    pub(super) country: String,
+    pub(super) lines: Vec<CompactString>,
+    pub(super) city: CompactString,
+    pub(super) region: Option<CompactString>,
+    pub(super) postal_code: Option<CompactString>,
+    pub(super) country: CompactString,
 }
 
 pub(super) struct WireIdentifier {
-    pub(super) scheme: String,
-    pub(super) value: String,
+    pub(super) scheme: CompactString,
+    pub(super) value: CompactString,
 }
 
 pub(super) struct WireMarketplace {
-    pub(super) name: String,
-    pub(super) order_id: Option<String>,
-    pub(super) listing_url: Option<String>,
+    pub(super) name: CompactString,
+    pub(super) order_id: Option<CompactString>,
+    pub(super) listing_url: Option<CompactString>,
 }
 
 pub(super) struct WireWeight<'a> {
@@ -70,16 +71,16 @@ pub(super) struct WireWeight<'a> {
 }
 
 pub(super) struct WireItem {
-    pub(super) description: String,
-    pub(super) hs_code: Option<String>,
+    pub(super) description: CompactString,
+    pub(super) hs_code: Option<CompactString>,
     pub(super) quantity: Number,
     pub(super) value: WireMoney,
-    pub(super) country_of_origin: Option<String>,
+    pub(super) country_of_origin: Option<CompactString>,
 }
 
 pub(super) struct WireMoney {
     pub(super) amount: Number,
-    pub(super) currency: String,
+    pub(super) currency: CompactString,
 }
 
 /// A field's value, read once: a second read of the same key is `None`.
