@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use screener_engine::lists::{EntityType, WatchEntry};
-use screener_engine::matching::{tokenize, Matcher, PartyQuery, SearchOptions};
+use screener_engine::matching::{token_texts, tokenize, Matcher, PartyQuery, SearchOptions};
 
 use crate::feed::pools::CULTURES;
 use crate::feed::rng::Rng;
@@ -164,7 +164,7 @@ pub fn build_labelled_set(matcher: &Matcher, config: &EvaluationConfig) -> Vec<L
 }
 
 fn sorted_tokens(name: &str) -> Vec<String> {
-    let mut tokens: Vec<String> = tokenize(name).into_iter().map(|t| t.text).collect();
+    let mut tokens: Vec<String> = token_texts(name);
     tokens.sort();
     tokens
 }
@@ -198,7 +198,7 @@ fn swap_distinctive_token(matcher: &Matcher, entry: &WatchEntry, rng: &mut Rng) 
             if i == rarest {
                 replacement.clone()
             } else {
-                t.text.clone()
+                t.text.to_string()
             }
         })
         .collect();

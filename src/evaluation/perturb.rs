@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use screener_engine::lists::EntityType;
-use screener_engine::matching::{tokenize, TokenKind};
+use screener_engine::matching::{token_texts, tokenize, TokenKind};
 
 use crate::feed::rng::Rng;
 
@@ -56,7 +56,7 @@ impl Perturbation {
         entity_type: EntityType,
         rng: &mut Rng,
     ) -> Option<String> {
-        let words: Vec<String> = tokenize(name).into_iter().map(|t| t.text).collect();
+        let words: Vec<String> = token_texts(name);
         if words.is_empty() {
             return None;
         }
@@ -125,7 +125,7 @@ fn legal_form(name: &str, entity_type: EntityType, rng: &mut Rng) -> Option<Stri
         let kept: Vec<String> = tokens
             .into_iter()
             .filter(|t| t.kind != TokenKind::LegalForm)
-            .map(|t| t.text)
+            .map(|t| t.text.into_string())
             .collect();
         return (!kept.is_empty()).then(|| kept.join(" "));
     }

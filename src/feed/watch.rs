@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use screener_engine::matching::{tokenize, TokenKind};
+use screener_engine::matching::{token_texts, tokenize, TokenKind};
 
 use super::rng::Rng;
 
@@ -135,7 +135,7 @@ impl WatchNames {
 /// digits, apostrophes dropped (`O'Brien` → `OBRIEN`), as the engine does.
 fn token_key(name: &str) -> String {
     if !name.is_ascii() {
-        let mut tokens: Vec<String> = tokenize(name).into_iter().map(|t| t.text).collect();
+        let mut tokens: Vec<String> = token_texts(name);
         tokens.sort_unstable();
         return tokens.join(" ");
     }

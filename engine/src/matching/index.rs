@@ -17,6 +17,7 @@
 //! full scorer would have accepted is measured against an exhaustive scan (tests and the
 //! evaluation harness), not assumed.
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
@@ -90,7 +91,7 @@ struct Reach {
 /// One query token, prepared: its weight and the vocabulary tokens it reaches.
 #[derive(Debug, Clone)]
 pub(crate) struct QueryToken {
-    pub(crate) text: String,
+    pub(crate) text: CompactString,
     /// Its spelling-variant key (shared with the neighbour cache).
     pub(crate) variant: Rc<str>,
     pub(crate) weight: f32,

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::lists::WatchEntry;
 use index::{NameIndex, PreparedQuery};
-pub use normalize::{for_each_token, has_tokens, tokenize, Token, TokenKind};
+pub use normalize::{for_each_token, has_tokens, token_texts, tokenize, Token, TokenKind};
 pub use score::{Agreement, AlignedTokens, NameScore};
 
 /// Added to the name score when the party's country is one of the entry's countries.
@@ -308,11 +308,8 @@ impl Matcher {
             entry_id: entry.id.clone(),
             entry_name: entry.name.clone(),
             matched_alias: candidate.name_number > 0,
-            query_tokens: tokens.iter().map(|t| t.text.clone()).collect(),
-            candidate_tokens: tokenize(&matched_name)
-                .into_iter()
-                .map(|t| t.text)
-                .collect(),
+            query_tokens: tokens.iter().map(|t| t.text.to_string()).collect(),
+            candidate_tokens: token_texts(&matched_name),
             matched_name,
             name,
             country,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::matching::normalize::push_letters_and_digits;
-use crate::matching::{for_each_token, tokenize};
+use crate::matching::{for_each_token, token_texts};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -247,7 +247,7 @@ impl RestrictedGoodsRules {
         let keyword_words = self.keyword_words.get_or_init(|| {
             self.description_keywords
                 .iter()
-                .map(|keyword| tokenize(keyword).into_iter().map(|t| t.text).collect())
+                .map(|keyword| token_texts(keyword))
                 .collect()
         });
         // A keyword's first word is a description word or its start (a plural), and every
