@@ -187,8 +187,8 @@ pub struct ListVersions {
 /// `at` as a decision's `decided_at`: RFC 3339 in UTC with milliseconds
 /// (`2026-11-23T13:07:36.533Z`), as `to_rfc3339_opts(SecondsFormat::Millis, true)` writes
 /// it, into the 24 bytes a [`CompactString`] holds without allocating. The digits are
-/// written by hand: through `core::fmt` (or chrono's writer) it cost ~2,000 instructions a
-/// decision, more than the rest of making one.
+/// written by hand: through `core::fmt` into a `CompactString` it cost ~2,500 instructions
+/// a decision (chrono's writer, into a `String`, ~660 and an allocation).
 pub fn decided_at(at: DateTime<Utc>) -> CompactString {
     let year = at.year();
     if !(0..=9999).contains(&year) {
@@ -230,7 +230,7 @@ pub fn round_score(score: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{NaiveDate, SecondsFormat, TimeZone};
+    use chrono::{NaiveDate, TimeZone};
 
     #[test]
     fn decided_at_is_what_chrono_writes_with_milliseconds() {

@@ -18,7 +18,6 @@
 //! problems are truncated and `{:?}`-escaped, so hostile input cannot forge log lines.
 //! Nothing here panics, whatever the input.
 
-use std::borrow::Cow;
 use std::fmt::{Display, Write as _};
 use std::marker::PhantomData;
 
@@ -497,10 +496,7 @@ impl<'l, 'j> Walker<'l, 'j> {
             ));
             return None;
         }
-        Some(match text {
-            Cow::Borrowed(text) => CompactString::new(text),
-            Cow::Owned(text) => CompactString::from(text),
-        })
+        Some(CompactString::from(text))
     }
 
     /// A string with something other than whitespace in it, kept as filed.

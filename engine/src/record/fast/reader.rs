@@ -200,10 +200,7 @@ impl<'a> Reader<'a> {
     /// An owned string: inline up to 24 bytes, else on the heap (an unescaped string's
     /// buffer is kept).
     pub(super) fn owned_string(&mut self) -> Option<CompactString> {
-        Some(match self.string()? {
-            Cow::Borrowed(text) => CompactString::new(text),
-            Cow::Owned(text) => CompactString::from(text),
-        })
+        self.string().map(CompactString::from)
     }
 
     /// A key: a string without escapes.
