@@ -250,8 +250,9 @@ pub fn parcel_key(carrier: &str, house_bill: &str) -> CompactString {
 }
 
 fn push_key_part(key: &mut CompactString, part: &str) {
-    // Most parts are filed as the key is written: ASCII, upper case, without whitespace. Copied whole
-    // (pushing to a `CompactString` a character at a time cost ~30 instructions each).
+    // Most parts are filed as the key is written (ASCII, upper case, no whitespace): copied
+    // whole, since pushing to a `CompactString` a character at a time costs ~30 instructions
+    // a character.
     let already_key = part
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_lowercase() && !char::from(b).is_whitespace());
