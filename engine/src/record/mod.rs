@@ -251,8 +251,8 @@ pub fn parcel_key(carrier: &str, house_bill: &str) -> CompactString {
 
 fn push_key_part(key: &mut CompactString, part: &str) {
     // Most parts are filed as the key is written (ASCII, upper case, no whitespace): copied
-    // whole, since pushing to a `CompactString` a character at a time costs ~30 instructions
-    // a character.
+    // whole: pushing to a `CompactString` a character at a time cost ~20 more instructions a
+    // character than to a `String` (371 more a key over the 20k feed).
     let already_key = part
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_lowercase() && !char::from(b).is_whitespace());
