@@ -119,6 +119,8 @@ fn screen_stream(
     let mut tally = Tally::default();
     let mut deduplicator = Deduplicator::new(config.dedup.clone());
     let mut line = Vec::with_capacity(4096);
+    // Each decision's JSON line, written into one reused buffer.
+    let mut decision_json = Vec::with_capacity(1024);
     loop {
         line.clear();
         let read = reader
@@ -146,8 +148,10 @@ fn screen_stream(
                     Verdict::Hold => tally.held += 1,
                     Verdict::Cancelled => tally.cancelled += 1,
                 }
-                serde_json::to_writer(&mut output, &decision)?;
-                output.write_all(b"\n")?;
+                decision_json.clear();
+                decision.write_json(&mut decision_json);
+                decision_json.push(b'\n');
+                output.write_all(&decision_json)?;
             }
             Err(error) => {
                 tally.rejected += 1;

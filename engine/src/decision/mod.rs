@@ -1,4 +1,9 @@
 //! Decision record v1 (SPEC §5): what the screener publishes for each parcel.
+//!
+//! - here: the record's types, and `decided_at`'s text;
+//! - `json`: the record as published, written by hand (the bytes serde_json writes).
+
+mod json;
 
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use compact_str::CompactString;
@@ -71,6 +76,15 @@ pub enum Lane {
     /// A verified known shipper.
     Trusted,
     Standard,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Trusted => "TRUSTED",
+            Lane::Standard => "STANDARD",
+        }
+    }
 }
 
 /// The reason codes of SPEC §5, in the order rules report them.

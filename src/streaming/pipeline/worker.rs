@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-use screener_engine::decision::{Decision, Verdict};
+use screener_engine::decision::Verdict;
 use screener_engine::dedup::{DedupConfig, Deduplicator};
 use screener_engine::pipeline::{process_report, ReportOutcome};
 use screener_engine::record::{parse_record, ParseLimits};
@@ -24,22 +24,6 @@ use super::acker::{Delivery, Outcome};
 use super::context::ProducerStatsContext;
 use super::dispatch::{Job, WorkerCommand};
 use super::{read, PipelineStats};
-
-/// A decision as the JSON published on the decisions topic, written into a buffer that
-/// holds a typical decision (250–400 bytes) at once; `serde_json::to_vec` starts at 128 bytes
-/// and grows twice.
-fn decision_payload(decision: &Decision) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(DECISION_PAYLOAD_CAPACITY);
-    // A decision is plain data and a `Vec` takes any write: serialising cannot fail.
-    let written = serde_json::to_writer(&mut payload, decision);
-    debug_assert!(
-        written.is_ok(),
-        "serialising a decision failed: {written:?}"
-    );
-    payload
-}
-
-const DECISION_PAYLOAD_CAPACITY: usize = 512;
 
 /// A screening worker: owns the deduplicators of its partitions.
 pub(super) struct Worker {
@@ -172,7 +156,7 @@ impl Worker {
                     ReportOutcome::Decided(decision) => {
                         metrics.count_decision(&decision);
                         deduplicator.record_verdict(&key, decision.decision == Verdict::Release);
-                        let payload = decision_payload(&decision);
+                        let payload = decision.to_json();
                         let sent = self.send(&topics.decisions, key.as_bytes(), &payload);
                         self.delivery(&topics.decisions, sent)
                     }
@@ -244,7 +228,7 @@ impl Worker {
                 version,
                 "released parcel held after a watch-list update"
             );
-            let payload = decision_payload(&decision);
+            let payload = decision.to_json();
             // Not tied to an input offset, so the acker does not wait for it; the producer
             // retries without a time limit (`message.timeout.ms = 0`), and dropping the
             // future does not cancel the delivery.

@@ -136,11 +136,13 @@ impl<'a> Reader<'a> {
         mut element: impl FnMut(&mut Self) -> Option<T>,
     ) -> Option<Vec<T>> {
         self.expect(b'[')?;
-        let mut elements = Vec::new();
         if self.peek()? == b']' {
             self.position += 1;
-            return Some(elements);
+            return Some(Vec::new());
         }
+        // Room for the usual few (items, address lines) at once: `Vec` starts a large
+        // element type (an item) at one and grows twice on the way to three.
+        let mut elements = Vec::with_capacity(4);
         loop {
             elements.push(element(self)?);
             match self.peek()? {
