@@ -3,7 +3,7 @@
 
 use crate::decision::{Decision, Reason, ReasonCode};
 use crate::dedup::{DedupOutcome, Deduplicator, DuplicateKind};
-use crate::record::ParcelRecord;
+use crate::record::{ParcelRecord, PartyNameTokens};
 use crate::rules::Screener;
 
 /// What became of a report.
@@ -15,8 +15,9 @@ pub enum ReportOutcome {
     Duplicate(DuplicateKind),
 }
 
-/// Deduplicates `record` under `parcel_key` at time `now_ms` (the report's own time), then
-/// screens it if it is new or changed, or produces the `CANCELLED` decision.
+/// Deduplicates `record` under `parcel_key` (its `record.parcel_key()`) at time `now_ms`
+/// (the report's own time), then screens it if it is new or changed, or produces the
+/// `CANCELLED` decision. The party names are tokenised once, for both.
 pub fn process_report(
     screener: &Screener,
     deduplicator: &mut Deduplicator,
@@ -24,8 +25,13 @@ pub fn process_report(
     record: &ParcelRecord,
     now_ms: i64,
 ) -> ReportOutcome {
-    match deduplicator.observe(parcel_key, record, now_ms) {
-        DedupOutcome::New => ReportOutcome::Decided(screener.screen(record, 1, &[])),
+    debug_assert_eq!(parcel_key, record.parcel_key());
+    let names = PartyNameTokens::of(record);
+    let screen = |version: u32, extra_reasons: &[Reason]| {
+        screener.screen_tokenized(record, &names, parcel_key, version, extra_reasons)
+    };
+    match deduplicator.observe_tokenized(parcel_key, record, &names, now_ms) {
+        DedupOutcome::New => ReportOutcome::Decided(screen(1, &[])),
         DedupOutcome::Duplicate(kind) => ReportOutcome::Duplicate(kind),
         DedupOutcome::Cancel { version } => {
             ReportOutcome::Decided(screener.cancelled(record, version))
@@ -45,7 +51,7 @@ pub fn process_report(
                     ..Reason::new(ReasonCode::DataInconsistent)
                 }]
             };
-            ReportOutcome::Decided(screener.screen(record, version, &extra))
+            ReportOutcome::Decided(screen(version, &extra))
         }
     }
 }

@@ -4,13 +4,16 @@
 //!
 //! The parser lives in [`parse`] (JSON text to a [`json`] tree borrowing from the text in
 //! [`duplicate_keys`], which refuses an object with a key twice), with a fast path for
-//! well-formed records in [`fast`]; it never panics, whatever the input.
+//! well-formed records in [`fast`]; it never panics, whatever the input. [`names`] holds the
+//! match tokens of a record's party names, made once for deduplication and screening.
 
 mod duplicate_keys;
 mod fast;
 mod json;
+mod names;
 mod parse;
 
+pub use names::PartyNameTokens;
 pub use parse::{parse_record, parse_record_by_walk, ParseLimits};
 
 pub use compact_str::CompactString;

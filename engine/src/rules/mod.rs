@@ -29,7 +29,7 @@ use crate::decision::{
 };
 use crate::known_shippers::{KnownShipper, KnownShipperRegistry, KnownShipperStatus};
 use crate::matching::{score::score_uniform, tokenize, Matcher, SearchOptions, Token};
-use crate::record::{Address, CompactString, Item, ParcelRecord, Party};
+use crate::record::{Address, CompactString, Item, ParcelRecord, Party, PartyNameTokens};
 
 /// The screening engine: lists, registry and rules, immutable once built. The service keeps
 /// it behind an `Arc` and swaps in a new one when a list changes.
@@ -55,8 +55,44 @@ impl Screener {
         extra_reasons: &[Reason],
     ) -> Decision {
         let started = Instant::now();
+        let names = PartyNameTokens::of(record);
+        self.screen_from(
+            record,
+            &names,
+            &record.parcel_key(),
+            version,
+            extra_reasons,
+            started,
+        )
+    }
+
+    /// [`Screener::screen`], given the record's party names' tokens and its parcel key
+    /// (`record.parcel_key()`), which the caller already made for deduplication.
+    pub fn screen_tokenized(
+        &self,
+        record: &ParcelRecord,
+        names: &PartyNameTokens,
+        parcel_key: &str,
+        version: u32,
+        extra_reasons: &[Reason],
+    ) -> Decision {
+        let started = Instant::now();
+        self.screen_from(record, names, parcel_key, version, extra_reasons, started)
+    }
+
+    fn screen_from(
+        &self,
+        record: &ParcelRecord,
+        names: &PartyNameTokens,
+        parcel_key: &str,
+        version: u32,
+        extra_reasons: &[Reason],
+        started: Instant,
+    ) -> Decision {
+        debug_assert_eq!(parcel_key, record.parcel_key());
+        debug_assert_eq!(names, &PartyNameTokens::of(record));
         let mut reasons = Vec::new();
-        let parties = tokenized_parties(record);
+        let parties = tokenized_parties(record, names);
         self.screen_watchlists(&parties, &mut reasons);
         let lane = self.screen_known_shipper(record, &mut reasons);
         check_completeness(&parties, &mut reasons);
@@ -68,13 +104,14 @@ impl Screener {
         } else {
             Verdict::Release
         };
-        self.decision(record, version, verdict, lane, reasons, started)
+        self.decision(record, parcel_key, version, verdict, lane, reasons, started)
     }
 
     /// The decision for a `CANCEL` record.
     pub fn cancelled(&self, record: &ParcelRecord, version: u32) -> Decision {
         self.decision(
             record,
+            &record.parcel_key(),
             version,
             Verdict::Cancelled,
             Lane::Standard,
@@ -83,9 +120,11 @@ impl Screener {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn decision(
         &self,
         record: &ParcelRecord,
+        parcel_key: &str,
         version: u32,
         verdict: Verdict,
         lane: Lane,
@@ -95,7 +134,7 @@ impl Screener {
         debug_assert!(verdict != Verdict::Hold || reasons.iter().any(|r| r.code.holds()));
         Decision {
             schema: CompactString::const_new(DECISION_SCHEMA),
-            parcel_key: record.parcel_key(),
+            parcel_key: parcel_key.into(),
             record_id: record.record_id.clone(),
             version,
             decision: verdict,
@@ -112,7 +151,8 @@ impl Screener {
     /// entries alone, before screening the record in full).
     pub fn matches_watchlist(&self, record: &ParcelRecord) -> bool {
         let mut reasons = Vec::new();
-        self.screen_watchlists(&tokenized_parties(record), &mut reasons);
+        let names = PartyNameTokens::of(record);
+        self.screen_watchlists(&tokenized_parties(record, &names), &mut reasons);
         !reasons.is_empty()
     }
 
@@ -320,30 +360,43 @@ impl Screener {
     }
 }
 
-/// A party of a record and its name's match tokens: the watch-list search and the
-/// completeness check both need them, so the name is tokenised once per record.
+/// A party of a record and its name's match tokens (the watch-list search and the
+/// completeness check both need them).
 struct TokenizedParty<'a> {
     role: PartyRole,
     party: &'a Party,
-    name_tokens: Vec<Token>,
+    name_tokens: &'a [Token],
 }
 
-/// The shipper, the consignee and the seller (if the record has one), in that order.
-fn tokenized_parties(record: &ParcelRecord) -> Vec<TokenizedParty<'_>> {
+/// The shipper, the consignee and the seller (if the record has one), in that order, with
+/// their names' tokens from `names` (the record's).
+fn tokenized_parties<'a>(
+    record: &'a ParcelRecord,
+    names: &'a PartyNameTokens,
+) -> Vec<TokenizedParty<'a>> {
     let seller = record
         .seller
         .as_ref()
-        .map(|seller| (PartyRole::Seller, seller));
+        .zip(names.seller.as_deref())
+        .map(|(seller, tokens)| (PartyRole::Seller, seller, tokens));
     [
-        (PartyRole::Shipper, &record.shipper),
-        (PartyRole::Consignee, &record.consignee),
+        (
+            PartyRole::Shipper,
+            &record.shipper,
+            names.shipper.as_slice(),
+        ),
+        (
+            PartyRole::Consignee,
+            &record.consignee,
+            names.consignee.as_slice(),
+        ),
     ]
     .into_iter()
     .chain(seller)
-    .map(|(role, party)| TokenizedParty {
+    .map(|(role, party, name_tokens)| TokenizedParty {
         role,
         party,
-        name_tokens: tokenize(&party.name),
+        name_tokens,
     })
     .collect()
 }

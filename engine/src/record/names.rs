@@ -1,0 +1,28 @@
+//! The match tokens of a record's party names, made once per report.
+//!
+//! Deduplication fingerprints each party's name by its match tokens, and screening searches
+//! the watch lists with the same tokens. Tokenising each name once for both saves one of the
+//! two tokenisations of every screened record (about 1,300 instructions a name, callgrind;
+//! BENCHMARKS.md, "Decisions written by hand, names tokenised once").
+
+use super::ParcelRecord;
+use crate::matching::{tokenize, Token};
+
+/// The match tokens of a record's shipper, consignee and seller names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartyNameTokens {
+    pub shipper: Vec<Token>,
+    pub consignee: Vec<Token>,
+    /// `None` when the record names no seller.
+    pub seller: Option<Vec<Token>>,
+}
+
+impl PartyNameTokens {
+    pub fn of(record: &ParcelRecord) -> Self {
+        PartyNameTokens {
+            shipper: tokenize(&record.shipper.name),
+            consignee: tokenize(&record.consignee.name),
+            seller: record.seller.as_ref().map(|seller| tokenize(&seller.name)),
+        }
+    }
+}
