@@ -171,7 +171,7 @@ impl Screener {
             let country = Some(party.party.address.country.as_str());
             let found = self
                 .matcher
-                .search_tokens(&party.name_tokens, country, options);
+                .search_tokens(party.name_tokens, country, options);
             let Some(best) = found.into_iter().next() else {
                 continue;
             };
