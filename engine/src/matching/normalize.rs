@@ -229,9 +229,10 @@ pub fn push_letters_and_digits(out: &mut Vec<u8>, text: &str) {
         out.resize(start + ascii.len(), 0);
         let mut end = start;
         for &byte in ascii {
+            let upper = UPPERCASE_LETTER_OR_DIGIT[usize::from(byte)];
             // `end` trails the bytes read, so it stays inside what was resized.
-            out[end] = byte.to_ascii_uppercase();
-            end += usize::from(byte.is_ascii_alphanumeric());
+            out[end] = upper;
+            end += usize::from(upper != 0);
         }
         out.truncate(end);
     };
@@ -241,6 +242,20 @@ pub fn push_letters_and_digits(out: &mut Vec<u8>, text: &str) {
         push_ascii(out, to_latin_ascii(text).as_bytes());
     }
 }
+
+/// Each byte's upper-case form if it is an ASCII letter or digit, else 0: one lookup where
+/// a classification and a case mapping took about three times the instructions (callgrind).
+const UPPERCASE_LETTER_OR_DIGIT: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte: u8 = 0;
+    while byte < 128 {
+        if byte.is_ascii_alphanumeric() {
+            table[byte as usize] = byte.to_ascii_uppercase();
+        }
+        byte += 1;
+    }
+    table
+};
 
 fn is_cjk(character: char) -> bool {
     matches!(character as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF)
@@ -316,7 +331,8 @@ fn tokenize_ascii_with(
     let mut separator = Separator::Nothing;
     let mut in_token = false;
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() {
+        let upper = UPPERCASE_LETTER_OR_DIGIT[usize::from(byte)];
+        if upper != 0 {
             if !in_token {
                 if let Some(previous) = raw.last_mut() {
                     previous.glued_by_dot = separator == Separator::Dot;
@@ -329,7 +345,7 @@ fn tokenize_ascii_with(
                 in_token = true;
             }
             separator = Separator::Nothing;
-            letters.push(char::from(byte.to_ascii_uppercase()));
+            letters.push(char::from(upper));
         } else if byte == b'\'' || byte == b'`' {
             // O'BRIEN → OBRIEN: an apostrophe joins rather than separates.
         } else {
@@ -575,6 +591,27 @@ mod tests {
 
     fn texts(name: &str) -> Vec<String> {
         token_texts(name)
+    }
+
+    #[test]
+    fn letters_and_digits_are_upper_cased_back_to_back() {
+        for byte in 0..=u8::MAX {
+            let expected = if byte.is_ascii_alphanumeric() {
+                byte.to_ascii_uppercase()
+            } else {
+                0
+            };
+            assert_eq!(
+                UPPERCASE_LETTER_OR_DIGIT[usize::from(byte)],
+                expected,
+                "{byte}"
+            );
+        }
+        let mut out = b"KEEP|".to_vec();
+        push_letters_and_digits(&mut out, "P.O. Box 7, 5th-floor (rear) ~ z9");
+        assert_eq!(out, b"KEEP|POBOX75THFLOORREARZ9");
+        push_letters_and_digits(&mut out, "|Straße 12 Ødegård");
+        assert_eq!(out, b"KEEP|POBOX75THFLOORREARZ9STRASSE12ODEGARD");
     }
 
     #[test]
