@@ -54,20 +54,13 @@ impl Screener {
         version: u32,
         extra_reasons: &[Reason],
     ) -> Decision {
-        let started = Instant::now();
         let names = PartyNameTokens::of(record);
-        self.screen_from(
-            record,
-            &names,
-            &record.parcel_key(),
-            version,
-            extra_reasons,
-            started,
-        )
+        self.screen_tokenized(record, &names, &record.parcel_key(), version, extra_reasons)
     }
 
     /// [`Screener::screen`], given the record's party names' tokens and its parcel key
     /// (`record.parcel_key()`), which the caller already made for deduplication.
+    /// Either way in, `latency_ms` counts from this call, after the names were tokenised.
     pub fn screen_tokenized(
         &self,
         record: &ParcelRecord,
@@ -77,18 +70,6 @@ impl Screener {
         extra_reasons: &[Reason],
     ) -> Decision {
         let started = Instant::now();
-        self.screen_from(record, names, parcel_key, version, extra_reasons, started)
-    }
-
-    fn screen_from(
-        &self,
-        record: &ParcelRecord,
-        names: &PartyNameTokens,
-        parcel_key: &str,
-        version: u32,
-        extra_reasons: &[Reason],
-        started: Instant,
-    ) -> Decision {
         debug_assert_eq!(parcel_key, record.parcel_key());
         debug_assert_eq!(names, &PartyNameTokens::of(record));
         let mut reasons = Vec::new();
