@@ -11,9 +11,12 @@
 //! - [`decision`]: decision record v1, the reason codes, and the record's JSON as published.
 //! - [`pipeline`]: one report through dedup and screening, shared by the offline and streaming paths.
 //! - [`dedup`]: which reports of a parcel are duplicates, amendments or cross-feed disagreements.
+//! - `json_text` (inside the crate): where a JSON string's plain run ends, for the fast
+//!   record parser and the decision writer.
 
 pub mod decision;
 pub mod dedup;
+mod json_text;
 pub mod known_shippers;
 pub mod lists;
 pub mod matching;

@@ -13,6 +13,7 @@
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::{Decision, Reason};
+use crate::json_text::first_special_byte;
 
 impl Decision {
     /// The decision as JSON, in a buffer that holds a typical decision (250–400 bytes) at
@@ -99,7 +100,7 @@ fn push_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut copied = 0;
-    while let Some(offset) = first_to_escape(&bytes[copied..]) {
+    while let Some(offset) = first_special_byte(&bytes[copied..]) {
         let at = copied + offset;
         out.extend_from_slice(&bytes[copied..at]);
         push_escape(out, bytes[at]);
@@ -107,41 +108,6 @@ fn push_string(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[copied..]);
     out.push(b'"');
-}
-
-/// The index of the first byte of `bytes` that JSON needs escaped, if any: eight bytes at a
-/// time, then byte by byte for the rest.
-fn first_to_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let mut chunks = bytes.chunks_exact(8);
-    for (index, chunk) in chunks.by_ref().enumerate() {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        // A byte below 0x20, or equal to a quote or a backslash, has its high bit set in
-        // one of these (the usual "has a byte less than / equal to" tricks; the flags can
-        // be inexact above the first such byte, so the word is then searched byte by byte).
-        let control = word.wrapping_sub(ONES * 0x20) & !word;
-        let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
-            & !(word ^ (ONES * u64::from(b'"')));
-        let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
-            & !(word ^ (ONES * u64::from(b'\\')));
-        if (control | quote | backslash) & HIGH_BITS != 0 {
-            return chunk
-                .iter()
-                .position(|&byte| needs_escape(byte))
-                .map(|offset| index * 8 + offset);
-        }
-    }
-    let rest = chunks.remainder();
-    rest.iter()
-        .position(|&byte| needs_escape(byte))
-        .map(|offset| bytes.len() - rest.len() + offset)
-}
-
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 fn push_escape(out: &mut Vec<u8>, byte: u8) {
@@ -295,26 +261,5 @@ mod tests {
             decision.version = version;
             assert_written_as_serde_json(&decision);
         }
-    }
-
-    #[test]
-    fn the_first_byte_to_escape_is_found_in_any_word() {
-        for length in 0..40 {
-            let plain = "x".repeat(length);
-            assert_eq!(first_to_escape(plain.as_bytes()), None);
-            for at in 0..length {
-                for byte in [0x00, 0x1F, b'"', b'\\'] {
-                    let mut bytes = plain.clone().into_bytes();
-                    bytes[at] = byte;
-                    // A second one later must not hide the first.
-                    if at + 1 < length {
-                        bytes[length - 1] = b'"';
-                    }
-                    assert_eq!(first_to_escape(&bytes), Some(at), "{bytes:?}");
-                }
-            }
-        }
-        // Bytes just outside the ranges are plain.
-        assert_eq!(first_to_escape(b" !#$[]^_\x7f\xc3\xa9abcdefgh"), None);
     }
 }

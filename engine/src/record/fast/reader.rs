@@ -19,6 +19,8 @@ use compact_str::CompactString;
 use serde_json::Number;
 use std::borrow::Cow;
 
+use crate::json_text::first_special_byte;
+
 /// Most digits of a number the fast path reads: 15 digits stay below 2⁵³, so the digits are
 /// an exact `f64`.
 pub(super) const MAX_NUMBER_DIGITS: u32 = 15;
@@ -27,19 +29,6 @@ pub(super) const MAX_NUMBER_DIGITS: u32 = 15;
 const POWERS_OF_TEN: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
-
-/// The high bit of each byte of `word` that is a quote, a backslash or a control character,
-/// and maybe of bytes after such a byte (the borrow of the subtraction runs upwards), never
-/// of a byte before the first one: the lowest flag is exact.
-fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
-    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    (quote | backslash | control) & HIGH_BITS
-}
 
 /// A position in the record's text.
 pub(super) struct Reader<'a> {
@@ -176,27 +165,8 @@ impl<'a> Reader<'a> {
     /// refuses them) or no quote at all.
     fn plain_run(&self) -> Option<usize> {
         let bytes = self.bytes();
-        let mut index = self.position;
-        // Eight bytes at a time: a byte loop cost ~7 instructions a byte, and strings are
-        // most of a record's bytes.
-        while let Some(chunk) = bytes.get(index..index + 8) {
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
-            let special = special_bytes(word);
-            if special != 0 {
-                // The lowest flag is exact (see `special_bytes`); little-endian, so it is
-                // the first such byte in the text.
-                index += (special.trailing_zeros() / 8) as usize;
-                break;
-            }
-            index += 8;
-        }
-        loop {
-            match *bytes.get(index)? {
-                b'"' | b'\\' => return Some(index),
-                0x00..=0x1F => return None,
-                _ => index += 1,
-            }
-        }
+        let end = self.position + first_special_byte(bytes.get(self.position..)?)?;
+        matches!(bytes[end], b'"' | b'\\').then_some(end)
     }
 
     /// An owned string: inline up to 24 bytes, else on the heap (an unescaped string's
@@ -383,23 +353,6 @@ mod tests {
             "NaN",
         ] {
             assert_eq!(number(text), None, "{text} is left to the full path");
-        }
-    }
-
-    #[test]
-    fn special_bytes_flag_the_first_quote_backslash_or_control_character() {
-        for (text, first) in [
-            (*b"abcdefgh", None),
-            (*b"abc\"defg", Some(3)),
-            (*b"\\bcdefgh", Some(0)),
-            (*b"abcdefg\x1f", Some(7)),
-            (*b"a\x00\"\\\x01\x7f\xff ", Some(1)),
-            (*b"\xe2\x80\x9cxyz\" ", Some(6)),
-            (*b"        ", None),
-        ] {
-            let flags = special_bytes(u64::from_le_bytes(text));
-            let found = (flags != 0).then(|| flags.trailing_zeros() / 8);
-            assert_eq!(found, first, "{text:?}");
         }
     }
 
