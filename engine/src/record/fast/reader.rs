@@ -146,23 +146,40 @@ impl<'a> Reader<'a> {
     }
 
     /// A string, borrowed from the text when it has no escape.
+    #[inline]
     pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
-        self.expect(b'"')?;
-        let start = self.position;
-        let end = self.plain_run()?;
+        let (start, end) = self.opening_run()?;
         if self.bytes()[end] == b'"' {
             self.position = end + 1;
             return Some(Cow::Borrowed(self.text.get(start..end)?));
         }
+        self.escaped_string(start, end).map(Cow::Owned)
+    }
+
+    /// The opening quote of a string and the run of plain characters after it: where the
+    /// run starts and ends (at the index of the first quote or backslash). The position is
+    /// left at the run's start.
+    #[inline]
+    fn opening_run(&mut self) -> Option<(usize, usize)> {
+        self.expect(b'"')?;
+        Some((self.position, self.plain_run()?))
+    }
+
+    /// A string with an escape: its plain start `start..end`, then the rest unescaped.
+    /// Out of line: keys never have one, and few values do.
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize, end: usize) -> Option<String> {
         let mut unescaped = String::from(self.text.get(start..end)?);
         self.position = end;
         self.escaped_rest(&mut unescaped)?;
-        Some(Cow::Owned(unescaped))
+        Some(unescaped)
     }
 
     /// Where the run of plain string characters from the position ends: at the index of the
     /// next quote or backslash. `None` for a raw control character in the run (serde_json
     /// refuses them) or no quote at all.
+    #[inline]
     fn plain_run(&self) -> Option<usize> {
         let bytes = self.bytes();
         let end = self.position + first_special_byte(bytes.get(self.position..)?)?;
@@ -171,16 +188,26 @@ impl<'a> Reader<'a> {
 
     /// An owned string: inline up to 24 bytes, else on the heap (an unescaped string's
     /// buffer is kept).
+    #[inline]
     pub(super) fn owned_string(&mut self) -> Option<CompactString> {
-        self.string().map(CompactString::from)
+        let (start, end) = self.opening_run()?;
+        if self.bytes()[end] == b'"' {
+            self.position = end + 1;
+            return Some(CompactString::new(self.text.get(start..end)?));
+        }
+        self.escaped_string(start, end).map(CompactString::from)
     }
 
-    /// A key: a string without escapes.
+    /// A key: a string without escapes (one with an escape is `None`: two spellings of one
+    /// key could hide a key twice).
+    #[inline]
     fn key(&mut self) -> Option<&'a str> {
-        match self.string()? {
-            Cow::Borrowed(key) => Some(key),
-            Cow::Owned(_) => None,
+        let (start, end) = self.opening_run()?;
+        if self.bytes()[end] != b'"' {
+            return None;
         }
+        self.position = end + 1;
+        self.text.get(start..end)
     }
 
     /// The rest of a string from a backslash on, unescaped into `out`.
