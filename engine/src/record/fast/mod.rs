@@ -1,8 +1,9 @@
-//! The parser's fast path: a well-formed record read straight into wire types (no
-//! [`super::json`] tree, no walk over it), then checked with the walk's own checks.
+//! The parser's fast path: a well-formed record read straight into the record's types (no
+//! [`super::json`] tree, no walk over it), each value checked with the walk's own checks
+//! as it is read.
 //!
 //! - `reader`: the JSON primitives (strings, numbers, objects, arrays) over the text;
-//! - `wire`: the wire types (the SPEC §3 fields, as JSON types) and how each is read.
+//! - `fields`: the SPEC §3 fields, how each is read and checked.
 //!
 //! Reading the tree and walking it cost ~50k instructions per record, more than a third of
 //! screening one (BENCHMARKS.md, "Fourth round"). serde_json's derived readers into the
@@ -16,7 +17,7 @@
 //!   negative integer, a key with an escape) or that is not JSON;
 //! - a key twice: a known key is read once, and unknown keys are compared;
 //! - an unknown field whose value is an object or an array (keys twice inside it would go
-//!   unseen), or more than [`wire::MAX_UNKNOWN_FIELDS`] in one object;
+//!   unseen), or more than [`fields::MAX_UNKNOWN_FIELDS`] in one object;
 //! - a missing field, or a value of another JSON type (`null` included, except for an
 //!   optional field, where it means absent as on the full path);
 //! - a value that fails a check (length, country code, date-time, count …).
@@ -25,193 +26,18 @@
 //! parser's tests run both paths on every input they parse and require that; so does the
 //! fuzz target, and a test over generated feeds in the service crate.
 
+mod fields;
 mod reader;
-mod wire;
 
-use serde_json::Number;
-
-use super::parse::{
-    chars_over, choice, count_of, finite, hs_code_digits, is_blank, is_currency, is_positive,
-    is_timestamp, non_negative, trimmed_name, ParseLimits, ACTIONS, FILER_TYPES, MODES,
-    WEIGHT_UNITS,
-};
-use super::{
-    Address, CompactString, Identifier, Item, Marketplace, Money, ParcelRecord, Party, Source,
-    Weight,
-};
-use crate::lists::country;
+use super::parse::ParseLimits;
+use super::ParcelRecord;
+use fields::Fields;
 use reader::Reader;
-use wire::{
-    WireAddress, WireIdentifier, WireItem, WireMarketplace, WireMoney, WireParty, WireRecord,
-    WireSource, WireWeight,
-};
 
 /// The record when `text` is a well-formed record with no surprise (see the module
 /// documentation); `None` otherwise, and the full path decides.
 pub(super) fn parse_well_formed(text: &str, limits: &ParseLimits) -> Option<ParcelRecord> {
-    let wire = wire::record(&mut Reader::new(text))?;
-    Checks { limits }.record(wire)
-}
-
-// ---- checks: the full path's, in the same order; the first that fails ends the path ----
-
-struct Checks<'l> {
-    limits: &'l ParseLimits,
-}
-
-impl Checks<'_> {
-    fn record(&self, wire: WireRecord<'_>) -> Option<ParcelRecord> {
-        Some(ParcelRecord {
-            record_id: self.non_empty(wire.record_id)?,
-            source: self.source(wire.source)?,
-            action: choice(&wire.action, ACTIONS)?,
-            carrier: self.non_empty(wire.carrier)?,
-            house_bill: self.non_empty(wire.house_bill)?,
-            master_bill: self.optional(wire.master_bill, Self::string)?,
-            mode: choice(&wire.mode, MODES)?,
-            origin_country: self.optional(wire.origin_country, Self::country)?,
-            destination_country: self.country(wire.destination_country)?,
-            shipper: self.party(wire.shipper)?,
-            consignee: self.party(wire.consignee)?,
-            known_shipper_id: self.optional(wire.known_shipper_id, Self::non_empty)?,
-            seller: self.optional(wire.seller, Self::party)?,
-            marketplace: self.optional(wire.marketplace, Self::marketplace)?,
-            piece_count: count(&wire.piece_count)?,
-            gross_weight: self.weight(wire.gross_weight)?,
-            items: self.list(wire.items, 1, self.limits.max_items, Self::item)?,
-            declared_value: self.money(wire.declared_value)?,
-        })
-    }
-
-    fn source(&self, wire: WireSource<'_>) -> Option<Source> {
-        Some(Source {
-            filer_type: choice(&wire.filer_type, FILER_TYPES)?,
-            filer_id: self.non_empty(wire.filer_id)?,
-            sent_at: self.timestamp(wire.sent_at)?,
-        })
-    }
-
-    fn party(&self, wire: WireParty) -> Option<Party> {
-        let max_identifiers = self.limits.max_identifiers;
-        Some(Party {
-            name: self.non_empty(wire.name).map(trimmed_name)?,
-            address: self.address(wire.address)?,
-            phone: self.optional(wire.phone, Self::string)?,
-            email: self.optional(wire.email, Self::string)?,
-            identifiers: self
-                .optional(wire.identifiers, |checks, identifiers| {
-                    checks.list(identifiers, 0, max_identifiers, Self::identifier)
-                })?
-                .unwrap_or_default(),
-        })
-    }
-
-    fn address(&self, wire: WireAddress) -> Option<Address> {
-        Some(Address {
-            lines: self.list(wire.lines, 0, self.limits.max_address_lines, Self::string)?,
-            city: self.string(wire.city)?,
-            region: self.optional(wire.region, Self::string)?,
-            postal_code: self.optional(wire.postal_code, Self::string)?,
-            country: self.country(wire.country)?,
-        })
-    }
-
-    fn identifier(&self, wire: WireIdentifier) -> Option<Identifier> {
-        Some(Identifier {
-            scheme: self.string(wire.scheme)?,
-            value: self.string(wire.value)?,
-        })
-    }
-
-    fn marketplace(&self, wire: WireMarketplace) -> Option<Marketplace> {
-        Some(Marketplace {
-            name: self.non_empty(wire.name)?,
-            order_id: self.optional(wire.order_id, Self::string)?,
-            listing_url: self.optional(wire.listing_url, Self::string)?,
-        })
-    }
-
-    fn weight(&self, wire: WireWeight<'_>) -> Option<Weight> {
-        let value = finite(&wire.value).filter(|float| is_positive(*float))?;
-        Some(Weight {
-            value,
-            unit: choice(&wire.unit, WEIGHT_UNITS)?,
-        })
-    }
-
-    fn item(&self, wire: WireItem) -> Option<Item> {
-        Some(Item {
-            description: self.non_empty(wire.description)?,
-            hs_code: self.optional(wire.hs_code, Self::hs_code)?,
-            quantity: count(&wire.quantity)?,
-            value: self.money(wire.value)?,
-            country_of_origin: self.optional(wire.country_of_origin, Self::country)?,
-        })
-    }
-
-    fn money(&self, wire: WireMoney) -> Option<Money> {
-        Some(Money {
-            amount: finite(&wire.amount).and_then(non_negative)?,
-            currency: self
-                .string(wire.currency)
-                .filter(|code| is_currency(code))?,
-        })
-    }
-
-    /// An optional field: absent (or `null`) is `Some(None)`; present and failing is `None`.
-    fn optional<W, T>(
-        &self,
-        wire: Option<W>,
-        check: impl FnOnce(&Self, W) -> Option<T>,
-    ) -> Option<Option<T>> {
-        match wire {
-            None => Some(None),
-            Some(value) => check(self, value).map(Some),
-        }
-    }
-
-    /// `min..=max` elements, each passing `check`.
-    fn list<W, T>(
-        &self,
-        wire: Vec<W>,
-        min: usize,
-        max: usize,
-        mut check: impl FnMut(&Self, W) -> Option<T>,
-    ) -> Option<Vec<T>> {
-        if !(min..=max).contains(&wire.len()) {
-            return None;
-        }
-        wire.into_iter()
-            .map(|element| check(self, element))
-            .collect()
-    }
-
-    fn string(&self, text: CompactString) -> Option<CompactString> {
-        chars_over(&text, self.limits.max_string_chars)
-            .is_none()
-            .then_some(text)
-    }
-
-    fn non_empty(&self, text: CompactString) -> Option<CompactString> {
-        self.string(text).filter(|text| !is_blank(text))
-    }
-
-    fn country(&self, code: CompactString) -> Option<CompactString> {
-        self.string(code).filter(|code| country::is_alpha2(code))
-    }
-
-    fn timestamp(&self, text: CompactString) -> Option<CompactString> {
-        self.string(text).filter(|text| is_timestamp(text))
-    }
-
-    fn hs_code(&self, text: CompactString) -> Option<CompactString> {
-        hs_code_digits(&self.string(text)?)
-    }
-}
-
-/// A count (piece count, item quantity).
-fn count(number: &Number) -> Option<u32> {
-    count_of(number, finite(number)?)
+    Fields { limits }.record(&mut Reader::new(text))
 }
 
 #[cfg(test)]
@@ -331,7 +157,7 @@ mod tests {
                 v["shipper"]["vat"] = json!(["x"])
             }),
             ("too many unknown fields", |v| {
-                for index in 0..=wire::MAX_UNKNOWN_FIELDS {
+                for index in 0..=fields::MAX_UNKNOWN_FIELDS {
                     v["items"][0][format!("x{index}")] = json!(index);
                 }
             }),
