@@ -698,14 +698,26 @@ pub(super) fn is_timestamp(text: &str) -> bool {
 
 /// The digits of an HS code written with digits, dots and spaces only, when there are 4 to 10.
 pub(super) fn hs_code_digits(text: &str) -> Option<CompactString> {
-    let only_digits_dots_spaces = text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.' || b == b' ');
-    if !only_digits_dots_spaces {
+    const MAX_DIGITS: usize = 10;
+    let mut digits = [0u8; MAX_DIGITS];
+    let mut count = 0;
+    for byte in text.bytes() {
+        match byte {
+            b'0'..=b'9' => {
+                *digits.get_mut(count)? = byte;
+                count += 1;
+            }
+            b'.' | b' ' => {}
+            _ => return None,
+        }
+    }
+    if count < 4 {
         return None;
     }
-    let digits: CompactString = text.chars().filter(char::is_ascii_digit).collect();
-    (4..=10).contains(&digits.len()).then_some(digits)
+    // ASCII digits: always UTF-8.
+    std::str::from_utf8(&digits[..count])
+        .ok()
+        .map(CompactString::new)
 }
 
 /// The choice named exactly `text`.
