@@ -22,7 +22,6 @@
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -130,13 +129,17 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The cache key: the floor's bits, then each token's text after a space. Tokens are upper-case
+/// The cache key: the floor's bits in hex, then each token's text after a space. Tokens are upper-case
 /// letters and digits only, so the key cannot be read two ways. Token kinds are left out: a
 /// token's kind is a function of its text.
 fn write_key(key: &mut String, tokens: &[Token], floor: f64) {
     key.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(key, "{:x}", floor.to_bits());
+    // The floor's bits as 16 hex digits: a fixed width, and no formatting machinery.
+    let bits = floor.to_bits();
+    for shift in (0..16).rev() {
+        let digit = ((bits >> (shift * 4)) & 0xF) as usize;
+        key.push(char::from(b"0123456789abcdef"[digit]));
+    }
     for token in tokens {
         debug_assert!(token.text.bytes().all(|b| b.is_ascii_alphanumeric()));
         key.push(' ');
