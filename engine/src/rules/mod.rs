@@ -216,16 +216,12 @@ impl Screener {
                 return Lane::Standard;
             }
         }
-        match self.known_shipper_mismatch(&record.shipper, enrolled) {
-            Some((score, detail)) => {
+        match self.known_shipper_agreement(&record.shipper, enrolled) {
+            Err((score, detail)) => {
                 reasons.push(reason(ReasonCode::KsMismatch, Some(score), detail));
                 Lane::Standard
             }
-            None => {
-                let name_score = self
-                    .matcher
-                    .score_names(&record.shipper.name, &enrolled.name, false)
-                    .score;
+            Ok(name_score) => {
                 reasons.push(reason(
                     ReasonCode::KsVerified,
                     Some(name_score),
@@ -236,20 +232,21 @@ impl Screener {
         }
     }
 
-    /// Why the shipper does not match its enrollment (score, detail), or `None` if it does.
-    /// Details name fields and thresholds, never the names themselves.
-    fn known_shipper_mismatch(
+    /// The name score when the shipper matches its enrollment (name, country, address);
+    /// otherwise why not, as (name score, detail). Details name fields and thresholds, never
+    /// the names themselves.
+    fn known_shipper_agreement(
         &self,
         shipper: &Party,
         enrolled: &KnownShipper,
-    ) -> Option<(f64, String)> {
+    ) -> Result<f64, (f64, String)> {
         let rules = &self.rules.known_shippers;
         let name_score = self
             .matcher
             .score_names(&shipper.name, &enrolled.name, false)
             .score;
         if name_score < rules.name_threshold {
-            return Some((
+            return Err((
                 name_score,
                 format!(
                     "shipper.name does not match the enrolled name (score {:.4} < {})",
@@ -258,7 +255,7 @@ impl Screener {
             ));
         }
         if shipper.address.country != enrolled.country {
-            return Some((
+            return Err((
                 name_score,
                 format!(
                     "shipper.address.country {} differs from the enrolled country {}",
@@ -268,7 +265,7 @@ impl Screener {
         }
         let address_score = address_similarity(&shipper.address, &enrolled.address);
         if address_score < rules.address_threshold {
-            return Some((
+            return Err((
                 name_score,
                 format!(
                     "shipper.address does not match the enrolled address (score {:.4} < {})",
@@ -276,7 +273,7 @@ impl Screener {
                 ),
             ));
         }
-        None
+        Ok(name_score)
     }
 
     fn check_value(&self, record: &ParcelRecord, reasons: &mut Vec<Reason>) {
