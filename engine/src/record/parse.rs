@@ -673,17 +673,32 @@ pub(super) fn chars_over(text: &str, max: usize) -> Option<usize> {
 
 /// Nothing but whitespace (or nothing at all).
 pub(super) fn is_blank(text: &str) -> bool {
+    // A first character that is printable ASCII settles it without `trim`'s Unicode scan.
+    if text.as_bytes().first().is_some_and(is_printable_ascii) {
+        return false;
+    }
     text.trim().is_empty()
 }
 
 /// A party name without leading and trailing whitespace (reallocated only when trimmed).
 pub(super) fn trimmed_name(text: CompactString) -> CompactString {
+    let bytes = text.as_bytes();
+    // Printable ASCII at both ends: nothing to trim, no Unicode scan.
+    if bytes.first().is_some_and(is_printable_ascii) && bytes.last().is_some_and(is_printable_ascii)
+    {
+        return text;
+    }
     let trimmed = text.trim();
     if trimmed.len() == text.len() {
         text
     } else {
         CompactString::new(trimmed)
     }
+}
+
+/// An ASCII character that is neither whitespace nor a control character: never trimmed.
+fn is_printable_ascii(byte: &u8) -> bool {
+    byte.is_ascii_graphic()
 }
 
 /// Three upper-case ASCII letters (ISO 4217-shaped).
