@@ -6,9 +6,11 @@
 //! - `fields`: the SPEC §3 fields, how each is read and checked.
 //!
 //! Reading the tree and walking it cost ~50k instructions per record, more than a third of
-//! screening one (BENCHMARKS.md, "Fourth round"). serde_json's derived readers into the
-//! wire types took ~26k; the reader here takes ~20k, the strings' allocations and copies
-//! included (BENCHMARKS.md, "Parsing, fingerprints and keywords").
+//! screening one (BENCHMARKS.md, "Fourth round"). serde_json's derived readers into wire
+//! types took ~26k; this reader into wire types, then checked and moved into the record,
+//! ~20k (BENCHMARKS.md, "Parsing, fingerprints and keywords"); read straight into the
+//! record's types, the whole parse (the UTF-8 check included) takes ~20k per line of the
+//! mixed 100k feed where it took ~25k (BENCHMARKS.md, "Reading into the record's types").
 //!
 //! The fast path answers only for records it can vouch for. Any surprise gives `None`, and
 //! [`super::parse_record`] takes the full path (tree and walk), which reports every problem
