@@ -19,28 +19,41 @@
 //! the critical sections are a few hundred nanoseconds and half of them write. Bounded by
 //! [`SEARCH_CACHE_CAPACITY`]: a full shard starts over, which costs one search per distinct
 //! party afterwards.
+//!
+//! A lookup reads as little memory as it can, since a full cache is far larger than the
+//! processor's caches and each pointer followed is a likely miss: a query is filed under the
+//! 128-bit xxh3 hash of its key (see [`write_key`]) rather than the key's text, and a search
+//! that reached no name (nearly every one) is stored as `None` rather than behind a
+//! pointer. Two different queries share a hash with a probability of about 2⁻¹²⁸ a pair
+//! (below 10⁻²⁸ over a full cache), as the deduplicator's parcel keys do.
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
+use xxhash_rust::xxh3::xxh3_128;
 
 use super::normalize::Token;
 
-/// Distinct queries remembered before a shard starts over. An entry is the normalised query
-/// (≈ 20 bytes) and its reached names (usually none): a full cache holds about 15 MiB
-/// (counted from its contents by the test `a_full_cache_holds_about_fifteen_mib`).
+/// Distinct queries remembered before a shard starts over. An entry is the hash of the
+/// normalised query and its reached names (usually none): a full cache holds about 8 MiB
+/// (15 MiB when the key was the text; counted from its contents by the test
+/// `a_full_cache_holds_about_eight_mib`).
 pub const SEARCH_CACHE_CAPACITY: usize = 131_072;
 
 /// Independently locked parts of the cache.
 const SHARDS: usize = 16;
 
 /// The names a search reached above its floor, in the order the search visited them: index
-/// name id and name score.
-pub(crate) type NameMatches = Arc<[(u32, f64)]>;
+/// name id and name score; `None` when it reached none.
+pub(crate) type NameMatches = Option<Arc<[(u32, f64)]>>;
 
-/// Key (see [`write_key`]) → the search's name matches.
-type Shard = FxHashMap<Box<str>, NameMatches>;
+/// A search's matches as [`NameMatches`].
+pub(crate) fn name_matches_of(matches: Vec<(u32, f64)>) -> NameMatches {
+    (!matches.is_empty()).then(|| matches.into())
+}
+
+/// Hash of the key (see [`write_key`]) → the search's name matches.
+type Shard = FxHashMap<u128, NameMatches>;
 
 pub(crate) struct SearchCache {
     shards: Box<[Mutex<Shard>]>,
@@ -65,7 +78,7 @@ impl std::fmt::Debug for SearchCache {
 }
 
 thread_local! {
-    /// Reused buffer a lookup's key is written into, so that a hit allocates nothing.
+    /// Reused buffer a lookup's key is written into, so that a lookup allocates nothing.
     static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
@@ -78,30 +91,31 @@ impl SearchCache {
         floor: f64,
         search: impl FnOnce() -> Vec<(u32, f64)>,
     ) -> NameMatches {
-        KEY.with(|key| {
+        let key_hash = KEY.with(|key| {
             let mut key = key.borrow_mut();
             write_key(&mut key, tokens, floor);
-            let shard = &self.shards[FxBuildHasher.hash_one(key.as_str()) as usize % SHARDS];
-            if let Some(hit) = lock(shard).get(key.as_str()) {
-                return hit.clone();
-            }
-            // Searched outside the lock: another thread may search the same name meanwhile,
-            // and both insert the same result.
-            let computed: NameMatches = search().into();
-            let mut shard = lock(shard);
-            if shard.len() >= SEARCH_CACHE_CAPACITY / SHARDS {
-                shard.clear();
-            }
-            shard.insert(key.as_str().into(), computed.clone());
-            computed
-        })
+            xxh3_128(key.as_bytes())
+        });
+        let shard = &self.shards[(key_hash as usize) % SHARDS];
+        if let Some(hit) = lock(shard).get(&key_hash) {
+            return hit.clone();
+        }
+        // Searched outside the lock: another thread may search the same name meanwhile,
+        // and both insert the same result.
+        let computed = name_matches_of(search());
+        let mut shard = lock(shard);
+        if shard.len() >= SEARCH_CACHE_CAPACITY / SHARDS {
+            shard.clear();
+        }
+        shard.insert(key_hash, computed.clone());
+        computed
     }
 }
 
 #[cfg(test)]
 impl SearchCache {
-    /// Heap bytes the cache holds, counted from what it holds (each shard's table, the keys,
-    /// the match lists with their reference counts), without the allocator's rounding.
+    /// Heap bytes the cache holds, counted from what it holds (each shard's table, the match
+    /// lists with their reference counts), without the allocator's rounding.
     pub(crate) fn heap_bytes(&self) -> usize {
         // An `Arc<[T]>` allocation: two reference counts, then the elements.
         const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
@@ -110,10 +124,9 @@ impl SearchCache {
             .map(|shard| {
                 let shard = lock(shard);
                 let contents: usize = shard
-                    .iter()
-                    .map(|(key, matches)| {
-                        key.len() + ARC_COUNTS + std::mem::size_of_val::<[(u32, f64)]>(matches)
-                    })
+                    .values()
+                    .flatten()
+                    .map(|matches| ARC_COUNTS + std::mem::size_of_val::<[(u32, f64)]>(matches))
                     .sum();
                 super::index::map_bytes(&shard) + contents
             })
@@ -165,7 +178,7 @@ mod tests {
         // Same tokens after normalisation: a hit.
         let second = cache.name_matches(&tokenize("ACME  trading, LTD."), 0.83, search);
         assert_eq!(searches.load(Ordering::Relaxed), 1);
-        assert_eq!(&*first, &[(7, 0.9), (3, 0.88)]);
+        assert_eq!(first.as_deref(), Some(&[(7, 0.9), (3, 0.88)][..]));
         assert_eq!(first, second);
         // Another thread finds it too.
         std::thread::scope(|scope| {
@@ -198,7 +211,7 @@ mod tests {
     /// What a full cache holds, for queries shaped like the parties of a feed (two or three
     /// words, ~20 letters) that reach no listed name, as nearly all do.
     #[test]
-    fn a_full_cache_holds_about_fifteen_mib() {
+    fn a_full_cache_holds_about_eight_mib() {
         let cache = SearchCache::default();
         let given = [
             "MARIA",
@@ -222,7 +235,7 @@ mod tests {
         }
         let mib = largest as f64 / f64::from(1 << 20);
         eprintln!("search cache at its largest: {mib:.1} MiB for up to {filled} queries");
-        assert!((8.0..32.0).contains(&mib), "{mib:.1} MiB");
+        assert!((4.0..12.0).contains(&mib), "{mib:.1} MiB");
     }
 
     #[test]

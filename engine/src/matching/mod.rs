@@ -221,14 +221,14 @@ impl Matcher {
         };
         let matches: cache::NameMatches = match lookup {
             Lookup::Cached => self.search_cache.name_matches(tokens, floor, search_index),
-            Lookup::Index => search_index().into(),
-            Lookup::Exhaustive => self
-                .name_matches(tokens, floor, |index, prepared, floor, visit| {
-                    index.search_exhaustive(prepared, floor, visit)
-                })
-                .into(),
+            Lookup::Index => cache::name_matches_of(search_index()),
+            Lookup::Exhaustive => cache::name_matches_of(self.name_matches(
+                tokens,
+                floor,
+                |index, prepared, floor, visit| index.search_exhaustive(prepared, floor, visit),
+            )),
         };
-        self.best_candidates(country, options, &matches)
+        self.best_candidates(country, options, matches.as_deref().unwrap_or_default())
     }
 
     /// The names `run` reaches for `tokens` with a name score of at least `floor`, in the
