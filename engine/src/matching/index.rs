@@ -468,6 +468,12 @@ impl NameIndex {
             .filter(move |&id| self.vocabulary.variant(id) == variant)
     }
 
+    /// Unique per built index (0 for an empty default one): keys per-thread caches of
+    /// results that depend on the index.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     pub(crate) fn name_count(&self) -> usize {
         self.names.len()
     }

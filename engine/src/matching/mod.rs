@@ -15,7 +15,9 @@ pub mod score;
 mod cache;
 mod index;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::cell::RefCell;
 
 use crate::lists::WatchEntry;
 use index::{NameIndex, PreparedQuery};
@@ -325,6 +327,54 @@ impl Matcher {
         let right = self.index.prepare(&tokenize(right));
         score::score_tokens(&left.views(), &right.views(), explain)
     }
+
+    /// `score_names(left, right, false).score`, remembered per thread for this matcher: a
+    /// known shipper files the same name on every parcel, and scoring it against the
+    /// enrolled name costs ~12k instructions where a lookup costs a few hundred.
+    pub fn name_agreement(&self, left: &str, right: &str) -> f64 {
+        NAME_AGREEMENTS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let NameAgreements {
+                index_id,
+                key,
+                scores,
+            } = &mut *cache;
+            if *index_id != self.index.id() || scores.len() >= NAME_AGREEMENT_CACHE_CAPACITY {
+                scores.clear();
+                *index_id = self.index.id();
+            }
+            // 0xFF ends each name: a byte UTF-8 text never holds, so the key reads one way.
+            key.clear();
+            key.extend_from_slice(left.as_bytes());
+            key.push(0xFF);
+            key.extend_from_slice(right.as_bytes());
+            if let Some(&score) = scores.get(key.as_slice()) {
+                return score;
+            }
+            let score = self.score_names(left, right, false).score;
+            scores.insert(key.as_slice().into(), score);
+            score
+        })
+    }
+}
+
+/// Name pairs a thread remembers (for one matcher at a time) before it starts over.
+const NAME_AGREEMENT_CACHE_CAPACITY: usize = 16_384;
+
+/// Per-thread memory of [`Matcher::name_agreement`] (per thread, so that no lock is taken).
+#[derive(Default)]
+struct NameAgreements {
+    /// The index the scores were computed with: a name's weights are its rarity in the
+    /// lists, so another index (a list update) starts over.
+    index_id: u64,
+    /// Reused buffer a lookup's key is written into.
+    key: Vec<u8>,
+    /// Left name, 0xFF, right name → score.
+    scores: FxHashMap<Box<[u8]>, f64>,
+}
+
+thread_local! {
+    static NAME_AGREEMENTS: RefCell<NameAgreements> = RefCell::new(NameAgreements::default());
 }
 
 /// Where a search finds the names that match.
@@ -411,6 +461,39 @@ mod tests {
         min_score: 0.5,
         limit: 10,
     };
+
+    /// The remembered score is the one `score_names` gives, for each pair and each matcher:
+    /// the second matcher weighs GLOBAL and TRADING differently (they are not common there),
+    /// so a memory that ignored the matcher would give the first one's scores.
+    #[test]
+    fn name_agreements_are_the_scores_of_their_own_names_and_matcher() {
+        let common_words = sample();
+        let rare_words = Matcher::new(vec![entry("1", "GLOBAL TRADING", &[], &[])]);
+        let pairs = [
+            ("Global Trading Co", "GLOBAL TRADING COMPANY"),
+            ("Global Trading Co", "GLOBAL TRADNG"),
+            ("Global Tradin", "GLOBAL TRADING COMPANY"),
+            ("Bank Melli", "BANK MELLI IRAN"),
+        ];
+        let mut differs_between_matchers = false;
+        for _round in 0..2 {
+            for matcher in [&common_words, &rare_words, &common_words] {
+                for (left, right) in pairs {
+                    let expected = matcher.score_names(left, right, false).score;
+                    assert_eq!(
+                        matcher.name_agreement(left, right),
+                        expected,
+                        "{left} / {right}"
+                    );
+                }
+            }
+        }
+        for (left, right) in pairs {
+            differs_between_matchers |= common_words.score_names(left, right, false).score
+                != rare_words.score_names(left, right, false).score;
+        }
+        assert!(differs_between_matchers);
+    }
 
     fn top(matcher: &Matcher, name: &str) -> Option<(String, f64)> {
         matcher

@@ -243,10 +243,7 @@ impl Screener {
         enrolled: &KnownShipper,
     ) -> Result<f64, (f64, String)> {
         let rules = &self.rules.known_shippers;
-        let name_score = self
-            .matcher
-            .score_names(&shipper.name, &enrolled.name, false)
-            .score;
+        let name_score = self.matcher.name_agreement(&shipper.name, &enrolled.name);
         if name_score < rules.name_threshold {
             return Err((
                 name_score,
