@@ -14,14 +14,15 @@ pub mod score;
 
 mod cache;
 mod index;
+mod remembered;
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::cell::RefCell;
 
 use crate::lists::WatchEntry;
 use index::{NameIndex, PreparedQuery};
 pub use normalize::{for_each_token, has_tokens, token_texts, tokenize, Token, TokenKind};
+pub(crate) use remembered::RememberedScores;
 pub use score::{Agreement, AlignedTokens, NameScore};
 
 /// Added to the name score when the party's country is one of the entry's countries.
@@ -332,49 +333,26 @@ impl Matcher {
     /// known shipper files the same name on every parcel, and scoring it against the
     /// enrolled name costs ~12k instructions where a lookup costs a few hundred.
     pub fn name_agreement(&self, left: &str, right: &str) -> f64 {
-        NAME_AGREEMENTS.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            let NameAgreements {
-                index_id,
-                key,
-                scores,
-            } = &mut *cache;
-            if *index_id != self.index.id() || scores.len() >= NAME_AGREEMENT_CACHE_CAPACITY {
-                scores.clear();
-                *index_id = self.index.id();
-            }
-            // 0xFF ends each name: a byte UTF-8 text never holds, so the key reads one way.
-            key.clear();
-            key.extend_from_slice(left.as_bytes());
-            key.push(0xFF);
-            key.extend_from_slice(right.as_bytes());
-            if let Some(&score) = scores.get(key.as_slice()) {
-                return score;
-            }
-            let score = self.score_names(left, right, false).score;
-            scores.insert(key.as_slice().into(), score);
-            score
+        NAME_AGREEMENTS.with(|remembered| {
+            remembered.borrow_mut().score(
+                // A name's weights are its rarity in the lists: another index (a list
+                // update) starts over.
+                self.index.id(),
+                |key| {
+                    // 0xFF ends the first name: a byte UTF-8 text never holds.
+                    key.extend_from_slice(left.as_bytes());
+                    key.push(0xFF);
+                    key.extend_from_slice(right.as_bytes());
+                },
+                || self.score_names(left, right, false).score,
+            )
         })
     }
 }
 
-/// Name pairs a thread remembers (for one matcher at a time) before it starts over.
-const NAME_AGREEMENT_CACHE_CAPACITY: usize = 16_384;
-
-/// Per-thread memory of [`Matcher::name_agreement`] (per thread, so that no lock is taken).
-#[derive(Default)]
-struct NameAgreements {
-    /// The index the scores were computed with: a name's weights are its rarity in the
-    /// lists, so another index (a list update) starts over.
-    index_id: u64,
-    /// Reused buffer a lookup's key is written into.
-    key: Vec<u8>,
-    /// Left name, 0xFF, right name → score.
-    scores: FxHashMap<Box<[u8]>, f64>,
-}
-
 thread_local! {
-    static NAME_AGREEMENTS: RefCell<NameAgreements> = RefCell::new(NameAgreements::default());
+    /// Per-thread memory of [`Matcher::name_agreement`].
+    static NAME_AGREEMENTS: RefCell<RememberedScores> = RefCell::new(RememberedScores::default());
 }
 
 /// Where a search finds the names that match.

@@ -20,7 +20,6 @@ pub use config::{
 };
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +29,9 @@ use crate::decision::{
     DECISION_SCHEMA,
 };
 use crate::known_shippers::{KnownShipper, KnownShipperRegistry, KnownShipperStatus};
-use crate::matching::{score::score_uniform, tokenize, Matcher, SearchOptions, Token};
+use crate::matching::{
+    score::score_uniform, tokenize, Matcher, RememberedScores, SearchOptions, Token,
+};
 use crate::record::{Address, CompactString, Item, ParcelRecord, Party, PartyNameTokens};
 
 /// The screening engine: lists, registry and rules, immutable once built. The service keeps
@@ -422,19 +423,13 @@ fn check_completeness(parties: &[TokenizedParty<'_>], reasons: &mut Vec<Reason>)
 /// same address on every parcel, and aligning the two addresses costs ~26k instructions
 /// where a lookup costs a few hundred.
 pub fn address_similarity(filed: &Address, enrolled: &str) -> f64 {
-    ADDRESS_SIMILARITIES.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let AddressSimilarities { key, scores } = &mut *cache;
-        write_address_key(key, filed, enrolled);
-        if let Some(&score) = scores.get(key.as_slice()) {
-            return score;
-        }
-        let score = align_addresses(filed, enrolled);
-        if scores.len() >= ADDRESS_SIMILARITY_CACHE_CAPACITY {
-            scores.clear();
-        }
-        scores.insert(key.as_slice().into(), score);
-        score
+    ADDRESS_SIMILARITIES.with(|remembered| {
+        remembered.borrow_mut().score(
+            // Depends on nothing but the two addresses.
+            0,
+            |key| write_address_key(key, filed, enrolled),
+            || align_addresses(filed, enrolled),
+        )
     })
 }
 
@@ -450,22 +445,10 @@ fn align_addresses(filed: &Address, enrolled: &str) -> f64 {
     score_uniform(&tokenize(&filed_text), &tokenize(enrolled)).score
 }
 
-/// Address pairs a thread remembers before it starts over (a few MiB at most).
-const ADDRESS_SIMILARITY_CACHE_CAPACITY: usize = 16_384;
-
-/// Per-thread memory of [`address_similarity`]. Per thread, so that no lock is taken; a
-/// seller's parcels reach every worker, which each align its address once.
-#[derive(Default)]
-struct AddressSimilarities {
-    /// Reused buffer a lookup's key is written into.
-    key: Vec<u8>,
-    /// Key (see [`write_address_key`]) → score.
-    scores: FxHashMap<Box<[u8]>, f64>,
-}
-
 thread_local! {
-    static ADDRESS_SIMILARITIES: RefCell<AddressSimilarities> =
-        RefCell::new(AddressSimilarities::default());
+    /// Per-thread memory of [`address_similarity`].
+    static ADDRESS_SIMILARITIES: RefCell<RememberedScores> =
+        RefCell::new(RememberedScores::default());
 }
 
 /// Every input of [`align_addresses`], each text followed by 0xFF (a byte UTF-8 text never
@@ -473,7 +456,6 @@ thread_local! {
 /// there is a postal code (0 or 1) and the code, then the lines.
 fn write_address_key(key: &mut Vec<u8>, filed: &Address, enrolled: &str) {
     const END: u8 = 0xFF;
-    key.clear();
     let mut push = |text: &str| {
         key.extend_from_slice(text.as_bytes());
         key.push(END);
