@@ -94,14 +94,11 @@ impl Fields<'_> {
         reader.object(|reader, key| match key {
             "record_id" => once(&mut record_id, self.non_empty(reader)),
             "source" => once(&mut source, self.source(reader)),
-            "action" => once(
-                &mut action,
-                reader.string().and_then(|s| choice(&s, ACTIONS)),
-            ),
+            "action" => once(&mut action, choice_of(reader, ACTIONS)),
             "carrier" => once(&mut carrier, self.non_empty(reader)),
             "house_bill" => once(&mut house_bill, self.non_empty(reader)),
             "master_bill" => once_nullable(&mut master_bill, reader, |r| self.string(r)),
-            "mode" => once(&mut mode, reader.string().and_then(|s| choice(&s, MODES))),
+            "mode" => once(&mut mode, choice_of(reader, MODES)),
             "origin_country" => once_nullable(&mut origin_country, reader, |r| self.country(r)),
             "destination_country" => once(&mut destination_country, self.country(reader)),
             "shipper" => once(&mut shipper, self.party(reader)),
@@ -149,10 +146,7 @@ impl Fields<'_> {
         let (mut filer_type, mut filer_id, mut sent_at) = (None, None, None);
         let mut unknown = UnknownKeys::default();
         reader.object(|reader, key| match key {
-            "filer_type" => once(
-                &mut filer_type,
-                reader.string().and_then(|s| choice(&s, FILER_TYPES)),
-            ),
+            "filer_type" => once(&mut filer_type, choice_of(reader, FILER_TYPES)),
             "filer_id" => once(&mut filer_id, self.non_empty(reader)),
             "sent_at" => once(&mut sent_at, self.timestamp(reader)),
             _ => unknown.read(reader, key),
@@ -247,15 +241,9 @@ impl Fields<'_> {
         reader.object(|reader, key| match key {
             "value" => once(
                 &mut value,
-                reader
-                    .number()
-                    .and_then(|number| finite(&number))
-                    .filter(|float| is_positive(*float)),
+                float(reader).filter(|float| is_positive(*float)),
             ),
-            "unit" => once(
-                &mut unit,
-                reader.string().and_then(|s| choice(&s, WEIGHT_UNITS)),
-            ),
+            "unit" => once(&mut unit, choice_of(reader, WEIGHT_UNITS)),
             _ => unknown.read(reader, key),
         })?;
         Some(Weight {
@@ -291,13 +279,7 @@ impl Fields<'_> {
         let (mut amount, mut currency) = (None, None);
         let mut unknown = UnknownKeys::default();
         reader.object(|reader, key| match key {
-            "amount" => once(
-                &mut amount,
-                reader
-                    .number()
-                    .and_then(|number| finite(&number))
-                    .and_then(non_negative),
-            ),
+            "amount" => once(&mut amount, float(reader).and_then(non_negative)),
             "currency" => once(
                 &mut currency,
                 self.string(reader).filter(|code| is_currency(code)),
@@ -350,4 +332,14 @@ impl Fields<'_> {
 fn count(reader: &mut Reader<'_>) -> Option<u32> {
     let number = reader.number()?;
     count_of(&number, finite(&number)?)
+}
+
+/// A number as a finite `f64` (a weight, an amount).
+fn float(reader: &mut Reader<'_>) -> Option<f64> {
+    finite(&reader.number()?)
+}
+
+/// A string that names one of `choices`.
+fn choice_of<T: Copy>(reader: &mut Reader<'_>, choices: &[(&str, T)]) -> Option<T> {
+    choice(&reader.string()?, choices)
 }
