@@ -38,6 +38,14 @@ pub(super) struct Reader<'a> {
     position: usize,
 }
 
+/// How a string starts (see `Reader::opening`).
+enum Opening<'a> {
+    /// The whole string, without an escape.
+    Plain(&'a str),
+    /// Plain up to `end`, where a backslash starts an escape.
+    Escaped { start: usize, end: usize },
+}
+
 impl<'a> Reader<'a> {
     pub(super) fn new(text: &'a str) -> Self {
         Reader { text, position: 0 }
@@ -149,21 +157,45 @@ impl<'a> Reader<'a> {
     /// A string, borrowed from the text when it has no escape.
     #[inline]
     pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
-        let (start, end) = self.opening_run()?;
-        if self.bytes()[end] == b'"' {
-            self.position = end + 1;
-            return Some(Cow::Borrowed(self.text.get(start..end)?));
-        }
-        self.escaped_string(start, end).map(Cow::Owned)
+        Some(match self.opening()? {
+            Opening::Plain(text) => Cow::Borrowed(text),
+            Opening::Escaped { start, end } => Cow::Owned(self.escaped_string(start, end)?),
+        })
     }
 
-    /// The opening quote of a string and the run of plain characters after it: where the
-    /// run starts and ends (at the index of the first quote or backslash). The position is
-    /// left at the run's start.
+    /// An owned string: inline up to 24 bytes, else on the heap (an unescaped string's
+    /// buffer is kept).
     #[inline]
-    fn opening_run(&mut self) -> Option<(usize, usize)> {
+    pub(super) fn owned_string(&mut self) -> Option<CompactString> {
+        Some(match self.opening()? {
+            Opening::Plain(text) => CompactString::new(text),
+            Opening::Escaped { start, end } => self.escaped_string(start, end)?.into(),
+        })
+    }
+
+    /// A key: a string without escapes (one with an escape is `None`: two spellings of one
+    /// key could hide a key twice).
+    #[inline]
+    fn key(&mut self) -> Option<&'a str> {
+        match self.opening()? {
+            Opening::Plain(key) => Some(key),
+            Opening::Escaped { .. } => None,
+        }
+    }
+
+    /// A string's opening quote and its run of plain characters: the whole string when the
+    /// run ends at the closing quote (consumed), else where the run ends at a backslash
+    /// (the position left at the run's start).
+    #[inline]
+    fn opening(&mut self) -> Option<Opening<'a>> {
         self.expect(b'"')?;
-        Some((self.position, self.plain_run()?))
+        let start = self.position;
+        let end = self.plain_run()?;
+        if self.bytes()[end] != b'"' {
+            return Some(Opening::Escaped { start, end });
+        }
+        self.position = end + 1;
+        Some(Opening::Plain(self.text.get(start..end)?))
     }
 
     /// A string with an escape: its plain start `start..end`, then the rest unescaped.
@@ -185,30 +217,6 @@ impl<'a> Reader<'a> {
         let bytes = self.bytes();
         let end = self.position + first_special_byte(bytes.get(self.position..)?)?;
         matches!(bytes[end], b'"' | b'\\').then_some(end)
-    }
-
-    /// An owned string: inline up to 24 bytes, else on the heap (an unescaped string's
-    /// buffer is kept).
-    #[inline]
-    pub(super) fn owned_string(&mut self) -> Option<CompactString> {
-        let (start, end) = self.opening_run()?;
-        if self.bytes()[end] == b'"' {
-            self.position = end + 1;
-            return Some(CompactString::new(self.text.get(start..end)?));
-        }
-        self.escaped_string(start, end).map(CompactString::from)
-    }
-
-    /// A key: a string without escapes (one with an escape is `None`: two spellings of one
-    /// key could hide a key twice).
-    #[inline]
-    fn key(&mut self) -> Option<&'a str> {
-        let (start, end) = self.opening_run()?;
-        if self.bytes()[end] != b'"' {
-            return None;
-        }
-        self.position = end + 1;
-        self.text.get(start..end)
     }
 
     /// The rest of a string from a backslash on, unescaped into `out`.
