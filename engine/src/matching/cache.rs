@@ -134,9 +134,9 @@ impl SearchCache {
     }
 }
 
-/// Locks a shard; a panic elsewhere while it was held (there is no code that can panic under
-/// the lock) leaves a map that is still whole.
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+/// Locks a shard (of this cache or `remembered_tokens`); a panic elsewhere while it was held
+/// (there is no code that can panic under the lock) leaves a map that is still whole.
+pub(super) fn lock<T>(shard: &Mutex<T>) -> MutexGuard<'_, T> {
     shard
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

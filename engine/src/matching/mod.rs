@@ -15,6 +15,7 @@ pub mod score;
 mod cache;
 mod index;
 mod remembered;
+mod remembered_tokens;
 
 use serde::Serialize;
 use std::cell::RefCell;
@@ -23,6 +24,7 @@ use crate::lists::WatchEntry;
 use index::{NameIndex, PreparedQuery};
 pub use normalize::{for_each_token, has_tokens, token_texts, tokenize, Token, TokenKind};
 pub(crate) use remembered::RememberedScores;
+pub use remembered_tokens::{tokenize_remembered, NAME_TOKENS_CACHE_CAPACITY};
 pub use score::{Agreement, AlignedTokens, NameScore};
 
 /// Added to the name score when the party's country is one of the entry's countries.

@@ -3,10 +3,11 @@
 //! Deduplication fingerprints each party's name by its match tokens, and screening searches
 //! the watch lists with the same tokens. Tokenising each name once for both saves one of the
 //! two tokenisations of every screened record (about 1,300 instructions a name, callgrind;
-//! BENCHMARKS.md, "Decisions written by hand, names tokenised once").
+//! BENCHMARKS.md, "Decisions written by hand, names tokenised once"), and names tokenised
+//! before are remembered (`matching::tokenize_remembered`).
 
 use super::ParcelRecord;
-use crate::matching::{tokenize, Token};
+use crate::matching::{tokenize_remembered, Token};
 
 /// The match tokens of a record's shipper, consignee and seller names.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,9 +21,12 @@ pub struct PartyNameTokens {
 impl PartyNameTokens {
     pub fn of(record: &ParcelRecord) -> Self {
         PartyNameTokens {
-            shipper: tokenize(&record.shipper.name),
-            consignee: tokenize(&record.consignee.name),
-            seller: record.seller.as_ref().map(|seller| tokenize(&seller.name)),
+            shipper: tokenize_remembered(&record.shipper.name),
+            consignee: tokenize_remembered(&record.consignee.name),
+            seller: record
+                .seller
+                .as_ref()
+                .map(|seller| tokenize_remembered(&seller.name)),
         }
     }
 }
