@@ -50,7 +50,7 @@ fn first_special_byte_in_tail(bytes: &[u8], index: usize) -> Option<usize> {
         return Some(if flag < 8 {
             flag
         } else {
-            bytes.len() - 16 + flag
+            bytes.len() + flag - 16
         });
     }
     bytes
