@@ -29,7 +29,6 @@ pub(crate) fn first_special_byte(bytes: &[u8]) -> Option<usize> {
 #[inline(never)]
 fn first_special_byte_in_tail(bytes: &[u8], index: usize) -> Option<usize> {
     debug_assert!(bytes.len() - index < BLOCK);
-    let word = |start: usize| -> Option<[u8; 8]> { bytes.get(start..start + 8)?.try_into().ok() };
     if bytes.len() >= BLOCK {
         // The last sixteen bytes.
         let start = bytes.len() - BLOCK;
@@ -38,10 +37,9 @@ fn first_special_byte_in_tail(bytes: &[u8], index: usize) -> Option<usize> {
     }
     if bytes.len() >= 8 {
         // The first eight bytes, then the last eight.
-        let (first, last) = (word(0)?, word(bytes.len() - 8)?);
         let mut block = [0; BLOCK];
-        block[..8].copy_from_slice(&first);
-        block[8..].copy_from_slice(&last);
+        block[..8].copy_from_slice(&bytes[..8]);
+        block[8..].copy_from_slice(&bytes[bytes.len() - 8..]);
         let special = special_bytes_of_block(&block);
         if special == 0 {
             return None;

@@ -62,7 +62,7 @@ pub(crate) struct SearchCache {
 impl Default for SearchCache {
     fn default() -> Self {
         SearchCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: new_shards(SHARDS),
         }
     }
 }
@@ -117,8 +117,6 @@ impl SearchCache {
     /// Heap bytes the cache holds, counted from what it holds (each shard's table, the match
     /// lists with their reference counts), without the allocator's rounding.
     pub(crate) fn heap_bytes(&self) -> usize {
-        // An `Arc<[T]>` allocation: two reference counts, then the elements.
-        const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
         self.shards
             .iter()
             .map(|shard| {
@@ -126,12 +124,24 @@ impl SearchCache {
                 let contents: usize = shard
                     .values()
                     .flatten()
-                    .map(|matches| ARC_COUNTS + std::mem::size_of_val::<[(u32, f64)]>(matches))
+                    .map(|matches| arc_slice_bytes(matches))
                     .sum();
                 super::index::map_bytes(&shard) + contents
             })
             .sum()
     }
+}
+
+/// `count` empty shards, each behind its own lock (this cache's or `remembered_tokens`').
+pub(super) fn new_shards<T: Default>(count: usize) -> Box<[Mutex<T>]> {
+    (0..count).map(|_| Mutex::new(T::default())).collect()
+}
+
+/// Heap bytes of an `Arc<[T]>` holding `elements`: two reference counts, then the elements
+/// (without the allocator's rounding).
+#[cfg(test)]
+pub(super) fn arc_slice_bytes<T>(elements: &[T]) -> usize {
+    2 * std::mem::size_of::<usize>() + std::mem::size_of_val(elements)
 }
 
 /// Locks a shard (of this cache or `remembered_tokens`); a panic elsewhere while it was held

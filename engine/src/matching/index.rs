@@ -1746,7 +1746,8 @@ mod tests {
         // A token that credited the name without sharing a first letter counts too.
         let (reachable, _) = shape.reachable(name.first_letters, credited, position_bit(1));
         assert!((reachable - (john + smith).min(credited as f64 + john)).abs() < 1e-6);
-        // With no position recorded, the credit given plus the shared weight, as before.
+        // With no position recorded, the lower of the credit given plus the shared weight
+        // and the shared weight alone: the shared weight.
         let (reachable, _) = shape.reachable(name.first_letters, 0.5, 0);
         assert!((reachable - john.min(0.5 + john)).abs() < 1e-6);
     }

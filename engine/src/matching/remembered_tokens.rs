@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::cache::lock;
+use super::cache::{lock, new_shards};
 use super::normalize::{tokenize, Token};
 
 /// Distinct names remembered before a shard starts over. A name of three tokens takes about
@@ -32,8 +32,7 @@ const SHARDS: usize = 16;
 type Shard = FxHashMap<u128, Arc<[Token]>>;
 
 /// The process's cache: its shards.
-static REMEMBERED: LazyLock<Box<[Mutex<Shard>]>> =
-    LazyLock::new(|| (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect());
+static REMEMBERED: LazyLock<Box<[Mutex<Shard>]>> = LazyLock::new(|| new_shards(SHARDS));
 
 /// [`tokenize`], remembered: the same tokens, from the cache when the name was tokenised
 /// before.
@@ -60,15 +59,12 @@ fn remembered_in(shards: &[Mutex<Shard>], name: &str) -> Vec<Token> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::cache::arc_slice_bytes;
     use super::*;
-
-    fn fresh_cache() -> Box<[Mutex<Shard>]> {
-        (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect()
-    }
 
     #[test]
     fn remembered_tokens_are_those_of_their_own_name() {
-        let cache = fresh_cache();
+        let cache: Box<[Mutex<Shard>]> = new_shards(SHARDS);
         let names = [
             "Haoyang Shoes Co., Ltd.",
             "Lucas Oliveira",
@@ -98,23 +94,18 @@ mod tests {
 
     #[test]
     fn a_full_cache_holds_about_fifteen_mib() {
-        let cache = fresh_cache();
+        let cache: Box<[Mutex<Shard>]> = new_shards(SHARDS);
         for number in 0..NAME_TOKENS_CACHE_CAPACITY {
             remembered_in(
                 &cache,
                 &format!("Name{number} Surname{} Trading", number % 977),
             );
         }
-        // An `Arc<[T]>` allocation: two reference counts, then the elements.
-        const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
         let bytes: usize = cache
             .iter()
             .map(|shard| {
                 let shard = lock(shard);
-                let tokens: usize = shard
-                    .values()
-                    .map(|tokens| ARC_COUNTS + std::mem::size_of_val::<[Token]>(tokens))
-                    .sum();
+                let tokens: usize = shard.values().map(|tokens| arc_slice_bytes(tokens)).sum();
                 super::super::index::map_bytes(&shard) + tokens
             })
             .sum();
