@@ -12,26 +12,19 @@
 //! exactly what a search would. The cache belongs to its matcher: a list update builds a new
 //! matcher, with an empty cache, and the old one goes with the old matcher.
 //!
-//! One cache serves every screening thread (a party's parcels land on any partition, hence
-//! any worker): it is split into [`SHARDS`] maps, each behind its own `Mutex`, chosen by the
-//! key's hash, so two threads rarely want the same lock and hold it only for a lookup or an
-//! insertion (the search itself runs outside any lock). A `Mutex` rather than an `RwLock`:
-//! the critical sections are a few hundred nanoseconds and half of them write. Bounded by
-//! [`SEARCH_CACHE_CAPACITY`]: a full shard starts over, which costs one search per distinct
-//! party afterwards.
+//! One cache serves every screening thread, a [`ShardedMemo`] (independently locked shards;
+//! the search itself runs outside any lock). Bounded by [`SEARCH_CACHE_CAPACITY`]: a full
+//! shard starts over, which costs one search per distinct party afterwards.
 //!
-//! A lookup reads as little memory as it can, since a full cache is far larger than the
-//! processor's caches and each pointer followed is a likely miss: a query is filed under the
-//! 128-bit xxh3 hash of its key (see [`write_key`]) rather than the key's text, and a search
-//! that reached no name (nearly every one) is stored as `None` rather than behind a
-//! pointer. Two different queries share a hash with a probability of about 2⁻¹²⁸ a pair
-//! (below 10⁻²⁸ over a full cache), as the deduplicator's parcel keys do.
+//! A lookup reads as little memory as it can: a query is filed under the 128-bit xxh3 hash
+//! of its key (see [`write_key`]) rather than the key's text, and a search that reached no
+//! name (nearly every one) is stored as `None` rather than behind a pointer.
 
-use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::memo::ShardedMemo;
 use super::normalize::Token;
 
 /// Distinct queries remembered before a shard starts over. An entry is the hash of the
@@ -52,27 +45,24 @@ pub(crate) fn name_matches_of(matches: Vec<(u32, f64)>) -> NameMatches {
     (!matches.is_empty()).then(|| matches.into())
 }
 
-/// Hash of the key (see [`write_key`]) → the search's name matches.
-type Shard = FxHashMap<u128, NameMatches>;
-
 pub(crate) struct SearchCache {
-    shards: Box<[Mutex<Shard>]>,
+    /// Hash of the key (see [`write_key`]) → the search's name matches.
+    memo: ShardedMemo<NameMatches>,
 }
 
 impl Default for SearchCache {
     fn default() -> Self {
         SearchCache {
-            shards: new_shards(SHARDS),
+            memo: ShardedMemo::new(SHARDS, SEARCH_CACHE_CAPACITY),
         }
     }
 }
 
 impl std::fmt::Debug for SearchCache {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let entries: usize = self.shards.iter().map(|shard| lock(shard).len()).sum();
         formatter
             .debug_struct("SearchCache")
-            .field("entries", &entries)
+            .field("entries", &self.memo.len())
             .finish()
     }
 }
@@ -96,19 +86,8 @@ impl SearchCache {
             write_key(&mut key, tokens, floor);
             xxh3_128(key.as_bytes())
         });
-        let shard = &self.shards[(key_hash as usize) % SHARDS];
-        if let Some(hit) = lock(shard).get(&key_hash) {
-            return hit.clone();
-        }
-        // Searched outside the lock: another thread may search the same name meanwhile,
-        // and both insert the same result.
-        let computed = name_matches_of(search());
-        let mut shard = lock(shard);
-        if shard.len() >= SEARCH_CACHE_CAPACITY / SHARDS {
-            shard.clear();
-        }
-        shard.insert(key_hash, computed.clone());
-        computed
+        self.memo
+            .get_or_compute(key_hash, || name_matches_of(search()))
     }
 }
 
@@ -117,39 +96,9 @@ impl SearchCache {
     /// Heap bytes the cache holds, counted from what it holds (each shard's table, the match
     /// lists with their reference counts), without the allocator's rounding.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| {
-                let shard = lock(shard);
-                let contents: usize = shard
-                    .values()
-                    .flatten()
-                    .map(|matches| arc_slice_bytes(matches))
-                    .sum();
-                super::index::map_bytes(&shard) + contents
-            })
-            .sum()
+        self.memo
+            .heap_bytes(|matches| matches.as_deref().map_or(0, super::memo::arc_slice_bytes))
     }
-}
-
-/// `count` empty shards, each behind its own lock (this cache's or `remembered_tokens`').
-pub(super) fn new_shards<T: Default>(count: usize) -> Box<[Mutex<T>]> {
-    (0..count).map(|_| Mutex::new(T::default())).collect()
-}
-
-/// Heap bytes of an `Arc<[T]>` holding `elements`: two reference counts, then the elements
-/// (without the allocator's rounding).
-#[cfg(test)]
-pub(super) fn arc_slice_bytes<T>(elements: &[T]) -> usize {
-    2 * std::mem::size_of::<usize>() + std::mem::size_of_val(elements)
-}
-
-/// Locks a shard (of this cache or `remembered_tokens`); a panic elsewhere while it was held
-/// (there is no code that can panic under the lock) leaves a map that is still whole.
-pub(super) fn lock<T>(shard: &Mutex<T>) -> MutexGuard<'_, T> {
-    shard
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The cache key: the floor's bits in hex, then each token's text after a space. Tokens are upper-case
@@ -213,7 +162,7 @@ mod tests {
         for name in &names {
             cache.name_matches(&tokenize(name), 0.8, Vec::new);
         }
-        let entries: usize = cache.shards.iter().map(|shard| lock(shard).len()).sum();
+        let entries = cache.memo.len();
         assert!(entries <= SEARCH_CACHE_CAPACITY, "{entries}");
         assert!(entries > 0);
     }

@@ -14,6 +14,7 @@ pub mod score;
 
 mod cache;
 mod index;
+mod memo;
 mod remembered;
 mod remembered_tokens;
 

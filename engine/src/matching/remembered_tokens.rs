@@ -5,19 +5,16 @@
 //! over the load test's feed (BENCHMARKS.md). Feeds name the same parties over and over (a
 //! marketplace seller on every parcel it ships, a courier's regular shippers), and the
 //! tokens are a pure function of the name's text, so they are remembered: one cache for the
-//! whole process, whatever the lists, split like the search cache (`cache`) into
-//! independently locked shards chosen by the key's hash.
-//!
-//! A name is filed under the 128-bit xxh3 hash of its text, not the text: two names share a
-//! hash with a probability of about 2⁻¹²⁸ a pair. Bounded by
+//! whole process, whatever the lists, a [`ShardedMemo`] like the search cache (`cache`).
+//! A name is filed under the 128-bit xxh3 hash of its text, and its tokens are shared, not
+//! copied: a remembered name costs a hash, a lookup and a reference count. Bounded by
 //! [`NAME_TOKENS_CACHE_CAPACITY`]: a full shard starts over.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
-use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::cache::{lock, new_shards};
+use super::memo::ShardedMemo;
 use super::normalize::{tokenize, Token};
 
 /// Distinct names remembered before a shard starts over. A name of three tokens takes about
@@ -29,42 +26,33 @@ pub const NAME_TOKENS_CACHE_CAPACITY: usize = 131_072;
 const SHARDS: usize = 16;
 
 /// Hash of a name's text → its tokens.
-type Shard = FxHashMap<u128, Arc<[Token]>>;
+type Memo = ShardedMemo<Arc<[Token]>>;
 
-/// The process's cache: its shards.
-static REMEMBERED: LazyLock<Box<[Mutex<Shard>]>> = LazyLock::new(|| new_shards(SHARDS));
+/// The process's cache.
+static REMEMBERED: LazyLock<Memo> = LazyLock::new(new_memo);
+
+fn new_memo() -> Memo {
+    ShardedMemo::new(SHARDS, NAME_TOKENS_CACHE_CAPACITY)
+}
 
 /// [`tokenize`], remembered: the same tokens, from the cache when the name was tokenised
 /// before.
-pub fn tokenize_remembered(name: &str) -> Vec<Token> {
+pub fn tokenize_remembered(name: &str) -> Arc<[Token]> {
     remembered_in(&REMEMBERED, name)
 }
 
-fn remembered_in(shards: &[Mutex<Shard>], name: &str) -> Vec<Token> {
-    let key = xxh3_128(name.as_bytes());
-    let shard = &shards[(key as usize) % shards.len()];
-    if let Some(tokens) = lock(shard).get(&key) {
-        return tokens.to_vec();
-    }
-    // Tokenised outside the lock: two threads may tokenise the same name meanwhile, and
-    // both insert the same tokens.
-    let tokens = tokenize(name);
-    let mut shard = lock(shard);
-    if shard.len() >= NAME_TOKENS_CACHE_CAPACITY / SHARDS {
-        shard.clear();
-    }
-    shard.insert(key, tokens.as_slice().into());
-    tokens
+fn remembered_in(memo: &Memo, name: &str) -> Arc<[Token]> {
+    memo.get_or_compute(xxh3_128(name.as_bytes()), || tokenize(name).into())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::cache::arc_slice_bytes;
+    use super::super::memo::arc_slice_bytes;
     use super::*;
 
     #[test]
     fn remembered_tokens_are_those_of_their_own_name() {
-        let cache: Box<[Mutex<Shard>]> = new_shards(SHARDS);
+        let cache = new_memo();
         let names = [
             "Haoyang Shoes Co., Ltd.",
             "Lucas Oliveira",
@@ -82,33 +70,25 @@ mod tests {
         for round in 0..2 {
             for name in names {
                 assert_eq!(
-                    remembered_in(&cache, name),
-                    tokenize(name),
+                    *remembered_in(&cache, name),
+                    *tokenize(name),
                     "{name:?}, round {round}"
                 );
             }
         }
-        let entries: usize = cache.iter().map(|shard| lock(shard).len()).sum();
-        assert_eq!(entries, names.len(), "one entry per distinct text");
+        assert_eq!(cache.len(), names.len(), "one entry per distinct text");
     }
 
     #[test]
     fn a_full_cache_holds_about_fifteen_mib() {
-        let cache: Box<[Mutex<Shard>]> = new_shards(SHARDS);
+        let cache = new_memo();
         for number in 0..NAME_TOKENS_CACHE_CAPACITY {
             remembered_in(
                 &cache,
                 &format!("Name{number} Surname{} Trading", number % 977),
             );
         }
-        let bytes: usize = cache
-            .iter()
-            .map(|shard| {
-                let shard = lock(shard);
-                let tokens: usize = shard.values().map(|tokens| arc_slice_bytes(tokens)).sum();
-                super::super::index::map_bytes(&shard) + tokens
-            })
-            .sum();
+        let bytes = cache.heap_bytes(|tokens| arc_slice_bytes(tokens));
         let mib = bytes as f64 / (1024.0 * 1024.0);
         assert!(
             (10.0..=22.0).contains(&mib),

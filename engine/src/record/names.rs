@@ -6,16 +6,19 @@
 //! BENCHMARKS.md, "Decisions written by hand, names tokenised once"), and names tokenised
 //! before are remembered (`matching::tokenize_remembered`).
 
+use std::sync::Arc;
+
 use super::ParcelRecord;
 use crate::matching::{tokenize_remembered, Token};
 
-/// The match tokens of a record's shipper, consignee and seller names.
+/// The match tokens of a record's shipper, consignee and seller names, shared with the
+/// process's cache of names' tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartyNameTokens {
-    pub shipper: Vec<Token>,
-    pub consignee: Vec<Token>,
+    pub shipper: Arc<[Token]>,
+    pub consignee: Arc<[Token]>,
     /// `None` when the record names no seller.
-    pub seller: Option<Vec<Token>>,
+    pub seller: Option<Arc<[Token]>>,
 }
 
 impl PartyNameTokens {

@@ -358,15 +358,11 @@ fn tokenized_parties<'a>(
         .zip(names.seller.as_deref())
         .map(|(seller, tokens)| (PartyRole::Seller, seller, tokens));
     [
-        (
-            PartyRole::Shipper,
-            &record.shipper,
-            names.shipper.as_slice(),
-        ),
+        (PartyRole::Shipper, &record.shipper, &names.shipper[..]),
         (
             PartyRole::Consignee,
             &record.consignee,
-            names.consignee.as_slice(),
+            &names.consignee[..],
         ),
     ]
     .into_iter()
