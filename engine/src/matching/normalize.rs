@@ -223,18 +223,21 @@ pub fn to_latin_ascii(text: &str) -> String {
 /// the text (a run of letters and digits, or adjacent runs joined) is a substring of it.
 pub fn push_letters_and_digits(out: &mut Vec<u8>, text: &str) {
     // Every byte is written and the end advances past letters and digits only: no branch
-    // per byte on what the text holds.
+    // per byte on what the text holds. Into a block on the stack indexed modulo its size,
+    // so that no write needs a bounds check, then appended.
     let push_ascii = |out: &mut Vec<u8>, ascii: &[u8]| {
-        let start = out.len();
-        out.resize(start + ascii.len(), 0);
-        let mut end = start;
-        for &byte in ascii {
-            let upper = UPPERCASE_LETTER_OR_DIGIT[usize::from(byte)];
-            // `end` trails the bytes read, so it stays inside what was resized.
-            out[end] = upper;
-            end += usize::from(upper != 0);
+        const PACKED: usize = 64;
+        for chunk in ascii.chunks(PACKED) {
+            let mut packed = [0; PACKED];
+            let mut end = 0;
+            for &byte in chunk {
+                let upper = UPPERCASE_LETTER_OR_DIGIT[usize::from(byte)];
+                // `end` trails the bytes read, so it never wraps.
+                packed[end % PACKED] = upper;
+                end += usize::from(upper != 0);
+            }
+            out.extend_from_slice(&packed[..end]);
         }
-        out.truncate(end);
     };
     if text.is_ascii() {
         push_ascii(out, text.as_bytes());
@@ -612,6 +615,23 @@ mod tests {
         assert_eq!(out, b"KEEP|POBOX75THFLOORREARZ9");
         push_letters_and_digits(&mut out, "|Straße 12 Ødegård");
         assert_eq!(out, b"KEEP|POBOX75THFLOORREARZ9STRASSE12ODEGARD");
+        // Texts of every length up to four packing blocks, with and without separators, words
+        // running across the blocks' edges.
+        let spaced = "Unit 4B, Bldg. 12-C; 88 Industrial Park Rd. (Gate 3) ~ Sector 7G ".repeat(4);
+        let solid = "Abcdefghij0123456789".repeat(10);
+        for text in [spaced, solid]
+            .iter()
+            .flat_map(|long| (0..long.len()).map(|end| &long[..end]))
+        {
+            let mut out = Vec::new();
+            push_letters_and_digits(&mut out, text);
+            let expected: Vec<u8> = text
+                .bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|byte| byte.to_ascii_uppercase())
+                .collect();
+            assert_eq!(out, expected, "{text:?}");
+        }
     }
 
     #[test]
