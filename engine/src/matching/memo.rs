@@ -20,20 +20,29 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Values by the hash of their input, in independently locked shards.
 pub(super) struct ShardedMemo<V> {
-    /// Chosen by the hash: `hash % shards.len()`.
+    /// Chosen by the hash's low bits (`shard_mask`).
     shards: Box<[Mutex<FxHashMap<u128, V>>]>,
+    /// `shards.len() - 1`, a power of two less one: a shard is chosen with a mask where a
+    /// remainder by a count known only at run time would be a division on every lookup.
+    shard_mask: usize,
     /// Entries a shard holds before it starts over.
     shard_capacity: usize,
 }
 
 impl<V: Clone> ShardedMemo<V> {
-    /// An empty memo of `shard_count` shards that holds up to about `capacity` values.
+    /// An empty memo of `shard_count` shards (a power of two) that holds up to about
+    /// `capacity` values.
     pub(super) fn new(shard_count: usize, capacity: usize) -> Self {
-        debug_assert!(shard_count > 0 && capacity >= shard_count);
+        assert!(
+            shard_count.is_power_of_two(),
+            "a memo's shard count is a power of two, not {shard_count}"
+        );
+        debug_assert!(capacity >= shard_count);
         ShardedMemo {
             shards: (0..shard_count)
                 .map(|_| Mutex::new(FxHashMap::default()))
                 .collect(),
+            shard_mask: shard_count - 1,
             shard_capacity: capacity / shard_count,
         }
     }
@@ -41,7 +50,7 @@ impl<V: Clone> ShardedMemo<V> {
     /// The value filed under `hash`, or `compute()`'s, then filed. `compute` must be a pure
     /// function of what `hash` was taken of.
     pub(super) fn get_or_compute(&self, hash: u128, compute: impl FnOnce() -> V) -> V {
-        let shard = &self.shards[(hash as usize) % self.shards.len()];
+        let shard = &self.shards[(hash as usize) & self.shard_mask];
         if let Some(value) = lock(shard).get(&hash) {
             return value.clone();
         }
