@@ -611,24 +611,21 @@ impl NameIndex {
         if joined_bytes.len() > self.longest_token_len + 1 {
             return reaches;
         }
-        self.for_each_near_token(
-            joined,
-            |id| {
-                self.vocabulary.text_len(id) >= MIN_COMPOUND_TOKEN_LEN
-                    && self.vocabulary.first_byte(id) == joined_bytes[0]
-            },
-            |id| {
-                if reaches.iter().any(|reach| reach.token == id) {
-                    return;
-                }
-                let text = self.vocabulary.text(id).as_bytes();
-                reaches.push(Reach {
-                    token: id,
-                    similarity: compound_similarity(text, joined_bytes),
-                    agreement: Agreement::Compound,
-                });
-            },
-        );
+        self.for_each_near_candidate(joined, |id| {
+            let wanted = self.vocabulary.text_len(id) >= MIN_COMPOUND_TOKEN_LEN
+                && self.vocabulary.first_byte(id) == joined_bytes[0];
+            if !wanted
+                || reaches.iter().any(|reach| reach.token == id)
+                || !self.is_near(id, joined_bytes)
+            {
+                return;
+            }
+            reaches.push(Reach {
+                token: id,
+                similarity: compound_similarity(self.vocabulary.text_bytes(id), joined_bytes),
+                agreement: Agreement::Compound,
+            });
+        });
         reaches
     }
 
@@ -649,29 +646,31 @@ impl NameIndex {
         if token.len() < MIN_COMPOUND_TOKEN_LEN || token.len() > longest_pair {
             return reaches;
         }
-        let mut lefts: Vec<u32> = Vec::new();
-        // A first token near the part before the cut has at least `cut - 1` letters.
+        // About twenty for a seven-letter token: room for them without growing.
+        let mut lefts: Vec<u32> = Vec::with_capacity(32);
+        // A first token near the part before the cut has at least `cut - 1` letters. A token
+        // that no name has another token after cannot be the first of a pair.
         for cut in 1..token.len().min(self.longest_token_len + 2) {
-            self.for_each_near_token(
-                &text[..cut],
-                |id| self.vocabulary.first_byte(id) == token[0],
-                |id| {
-                    if !lefts.contains(&id) {
-                        lefts.push(id);
-                    }
-                },
-            );
+            let before_cut = &token[..cut];
+            self.for_each_near_candidate(&text[..cut], |id| {
+                let wanted =
+                    self.vocabulary.first_byte(id) == token[0] && self.followers.has_any(id);
+                if wanted && !lefts.contains(&id) && self.is_near(id, before_cut) {
+                    lefts.push(id);
+                }
+            });
         }
+        let token_last_two = [token[token.len() - 2], token[token.len() - 1]];
         let mut joined: Vec<u8> = Vec::with_capacity(token.len() + 2);
         for &left in &lefts {
-            let left_text = self.vocabulary.text(left).as_bytes();
+            let left_text = self.vocabulary.text_bytes(left);
             // Deletion neighbours differ in length by one at most: the second token has
             // `shortest` to `shortest + 2` letters.
             let shortest = (token.len() + 1).saturating_sub(left_text.len() + 2);
             let followers = self.followers.get(left);
             let from = followers.partition_point(|&id| self.vocabulary.text_len(id) < shortest);
             for &right in &followers[from..] {
-                let right_text = self.vocabulary.text(right).as_bytes();
+                let right_text = self.vocabulary.text_bytes(right);
                 if right_text.len() > shortest + 2 {
                     break;
                 }
@@ -682,10 +681,9 @@ impl NameIndex {
                     [last] => [*left_text.last().unwrap_or(last), *last],
                     [] => continue,
                 };
-                let token_last_two = [token[token.len() - 2], token[token.len() - 1]];
                 if !joined_last_two
                     .iter()
-                    .any(|byte| token_last_two.contains(byte))
+                    .any(|&byte| byte == token_last_two[0] || byte == token_last_two[1])
                 {
                     continue;
                 }
@@ -720,15 +718,11 @@ impl NameIndex {
         self.postings(token).len() + self.initial_postings(token).len()
     }
 
-    /// Visits the vocabulary tokens, of any length, that are deletion neighbours of `text`
-    /// or equal to it and that `wanted` accepts (some more than once). `wanted` comes first:
-    /// it is cheaper than the neighbour test.
-    fn for_each_near_token(
-        &self,
-        text: &str,
-        wanted: impl Fn(u32) -> bool,
-        mut visit: impl FnMut(u32),
-    ) {
+    /// Visits the vocabulary tokens, of any length, filed under `text` or one of its
+    /// one-character deletions: every deletion neighbour of `text` and every token equal to
+    /// it, some more than once, and others besides. A caller keeps those for which
+    /// `self.is_near(id, text)` holds, after its own cheaper tests.
+    fn for_each_near_candidate(&self, text: &str, mut visit: impl FnMut(u32)) {
         // Deletion neighbours differ in length by one at most: a text of 2 letters or fewer
         // has no neighbour among the long tokens, one of 5 or more none among the short.
         let long = text.len() + 1 >= MIN_FUZZY_TOKEN_LEN;
@@ -745,13 +739,15 @@ impl NameIndex {
                 &[]
             };
             for &id in long.iter().chain(short) {
-                if wanted(id)
-                    && are_deletion_neighbours(self.vocabulary.text(id).as_bytes(), text.as_bytes())
-                {
-                    visit(id);
-                }
+                visit(id);
             }
         });
+    }
+
+    /// Whether vocabulary token `id` is a deletion neighbour of `text` or equal to it.
+    #[inline]
+    fn is_near(&self, id: u32, text: &[u8]) -> bool {
+        are_deletion_neighbours(self.vocabulary.text_bytes(id), text)
     }
 
     /// Visits every name whose full score against `query` may reach `min_score`, with that
@@ -1278,6 +1274,14 @@ impl Vocabulary {
         self.str(self.tokens[id as usize].text)
     }
 
+    /// A token's text as bytes: for the neighbour searches' inner loops, which compare bytes
+    /// and so need not pay for the char-boundary checks of slicing a `str`.
+    #[inline]
+    fn text_bytes(&self, id: u32) -> &[u8] {
+        let span = self.tokens[id as usize].text;
+        &self.strings.as_bytes()[span.start as usize..span.end as usize]
+    }
+
     /// The length of a token's text in bytes, without slicing the arena.
     #[inline]
     fn text_len(&self, id: u32) -> usize {
@@ -1329,6 +1333,13 @@ impl FlatLists {
     fn get(&self, i: u32) -> &[u32] {
         let i = i as usize;
         &self.ids[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+
+    /// Whether list `i` is not empty (cheaper than `get`: no slice to build).
+    #[inline]
+    fn has_any(&self, i: u32) -> bool {
+        let i = i as usize;
+        self.starts[i + 1] != self.starts[i]
     }
 
     /// Number of lists.
@@ -1764,6 +1775,96 @@ mod tests {
             }
             assert_eq!(keys, expected, "{token}");
         }
+    }
+
+    /// `split_reaches` against its definition: every adjacent pair of name tokens whose
+    /// first token starts like the query token and that, joined, is a deletion neighbour of
+    /// it. The names mix short tokens (which only the short neighbour lists hold), tokens no
+    /// other follows (which the search skips as first halves) and the same first token with
+    /// several followers.
+    #[test]
+    fn split_reaches_are_exactly_the_adjacent_pairs_that_join_near_the_token() {
+        let names = [
+            "AERO CARIBBEAN",
+            "AERO CARIBE SA",
+            "AL RAHMAN TRADING",
+            "ABDUL RAHMAN",
+            "ABD AL RAHMAN",
+            "KIM IL SUNG",
+            "BIN LADEN",
+            "BRIAN BAKER",
+            "BRI ANXY",
+            "B RIANXY",
+            "TRANS CARIBBEAN AERO",
+        ];
+        let index = index_of(&names);
+        let pairs: Vec<(u32, u32)> = {
+            let mut pairs: Vec<(u32, u32)> = names
+                .iter()
+                .flat_map(|name| {
+                    let ids: Vec<u32> = tokenize(name)
+                        .iter()
+                        .map(|token| index.vocabulary.id(&token.text).unwrap())
+                        .collect();
+                    ids.windows(2)
+                        .map(|pair| (pair[0], pair[1]))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            pairs
+        };
+        let queries = [
+            "AEROCARIBBEAN",
+            "AEROCARIBEAN",
+            "AROCARIBBEAN",
+            "AEROCARIBBEANS",
+            "AEORCARIBBEAN",
+            "AEROCRAIBBEAN",
+            "AERCOARIBBEAN",
+            "ALRAHMAN",
+            "ALRAHMANN",
+            "ABDULRAHMAN",
+            "ABDULRAHMN",
+            "ABDALRAHMAN",
+            "KIMIL",
+            "KIMILL",
+            "ILSUNG",
+            "BINLADEN",
+            "BINLADN",
+            "BRIANXY",
+            "BRIANBAKER",
+            "BRAINBAKER",
+            "CARIBBEANAERO",
+            "CARIBBEANAEROS",
+            "SUNG",
+            "XYZ",
+        ];
+        for query in queries {
+            let bytes = query.as_bytes();
+            let mut expected: Vec<(u32, u32)> = pairs
+                .iter()
+                .copied()
+                .filter(|&(left, right)| {
+                    let joined =
+                        [index.vocabulary.text(left), index.vocabulary.text(right)].concat();
+                    index.vocabulary.first_byte(left) == bytes[0]
+                        && are_deletion_neighbours(bytes, joined.as_bytes())
+                })
+                .collect();
+            let mut found: Vec<(u32, u32)> = index
+                .split_reaches(query)
+                .iter()
+                .map(|reach| (reach.left, reach.right))
+                .collect();
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "{query}");
+        }
+        // The queries above reach pairs through first halves with an edit, not only exact ones.
+        let reached = |query: &str| index.split_reaches(query).len();
+        assert!(reached("AEORCARIBBEAN") > 0 && reached("ABDULRAHMN") > 0);
     }
 
     #[test]
