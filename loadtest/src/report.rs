@@ -273,6 +273,7 @@ pub fn to_json(facts: &RunFacts<'_>) -> Value {
                 "malformed": config.malformed_share,
                 "watchlist_hit": config.watchlist_hit_share,
                 "known_shipper": config.known_shipper_share,
+                "new_name": config.new_name_share,
                 "value_over": config.value_over_share,
                 "restricted_goods": config.restricted_goods_share,
             },

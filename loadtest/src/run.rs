@@ -116,6 +116,11 @@ pub struct RunArgs {
     /// Share of parcels shipped by an enrolled known shipper.
     #[arg(long, value_name = "SHARE")]
     pub known_shipper_share: Option<f64>,
+    /// Share of parcels whose consignee has a given name and a surname from two cultures
+    /// drawn at random: nearly every such name is new to the screener, as most consignees
+    /// of a real feed are, while the default feed's names repeat (default 0).
+    #[arg(long, value_name = "SHARE")]
+    pub new_name_share: Option<f64>,
     /// Share of parcels declared over the de minimis threshold.
     #[arg(long, value_name = "SHARE")]
     pub value_over_share: Option<f64>,
@@ -138,6 +143,7 @@ impl RunArgs {
             malformed_share: self.malformed_share.unwrap_or(base.malformed_share),
             watchlist_hit_share: self.watchlist_hit_share.unwrap_or(base.watchlist_hit_share),
             known_shipper_share: self.known_shipper_share.unwrap_or(base.known_shipper_share),
+            new_name_share: self.new_name_share.unwrap_or(base.new_name_share),
             value_over_share: self.value_over_share.unwrap_or(base.value_over_share),
             restricted_goods_share: self
                 .restricted_goods_share

@@ -42,6 +42,12 @@ pub struct GenerateArgs {
     /// such a feed is a false positive.
     #[arg(long)]
     pub clean: bool,
+    /// Share of parcels whose consignee has a given name and a surname from two cultures
+    /// drawn at random: nearly every such name is new to the screener, as most consignees
+    /// of a real feed are, while the default feed's names repeat (default 0, which leaves
+    /// a seed's feed unchanged).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    pub new_name_share: f64,
 }
 
 pub fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode> {
@@ -56,6 +62,7 @@ pub fn run(config: &Config, args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut feed_config = FeedConfig {
         seed: args.seed,
         parcels: args.parcels,
+        new_name_share: args.new_name_share,
         ..FeedConfig::default()
     };
     if args.no_malformed {

@@ -128,7 +128,21 @@ fn push_feminine_surname(name: &mut String, surname: &str) {
     }
 }
 
-/// A consignee: a natural person at a home address in the destination country.
+/// A natural person's name with a given name of one culture and a surname of another, both
+/// drawn at random (see `FeedConfig::new_name_share`), in the surname's manner.
+pub(crate) fn mixed_person_name(rng: &mut Rng) -> String {
+    let given = rng.pick(CULTURES).unwrap_or(&CULTURES[0]);
+    let surname = rng.pick(CULTURES).unwrap_or(&CULTURES[0]);
+    let mixed = Culture {
+        female: given.female,
+        male: given.male,
+        ..*surname
+    };
+    person_name(rng, &mixed)
+}
+
+/// A consignee: a natural person at a home address in the destination country, named in
+/// the manner of a culture of that country.
 pub(crate) fn consignee(
     rng: &mut Rng,
     tables: &Tables,

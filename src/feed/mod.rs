@@ -72,6 +72,13 @@ pub struct FeedConfig {
     /// The shipper is an active enrolled known shipper, with its enrolled name, address and
     /// `known_shipper_id`.
     pub known_shipper_share: f64,
+    /// The consignee's given name and surname come from two cultures drawn at random: one
+    /// of some 760,000 combinations, so nearly every such name is new to the screener, as
+    /// most consignees of a real feed are (the names of one culture's pools repeat: about
+    /// 52,000 distinct over 500,000 parcels). Each is still made of words it has seen, so
+    /// this measures searches that miss the search cache, not new words. 0 by default, so
+    /// that a seed's feed stays the same bytes.
+    pub new_name_share: f64,
     /// The declared value is above the destination's de minimis threshold.
     pub value_over_share: f64,
     /// An item is restricted goods (arms, fireworks, a pill press).
@@ -93,6 +100,7 @@ impl Default for FeedConfig {
             malformed_share: 0.01,
             watchlist_hit_share: 0.002,
             known_shipper_share: 0.05,
+            new_name_share: 0.0,
             value_over_share: 0.01,
             restricted_goods_share: 0.002,
             start: default_start(),
@@ -152,6 +160,7 @@ impl FeedConfig {
             malformed_share: share(self.malformed_share),
             watchlist_hit_share: share(self.watchlist_hit_share),
             known_shipper_share: share(self.known_shipper_share),
+            new_name_share: share(self.new_name_share),
             value_over_share: share(self.value_over_share),
             restricted_goods_share: share(self.restricted_goods_share),
             ..self
@@ -385,6 +394,9 @@ const CLEAN_VALUE_SHARE: f64 = 0.8;
 pub struct FeedGenerator {
     config: FeedConfig,
     rng: Rng,
+    /// Draws the mixed consignee names of `FeedConfig::new_name_share` and nothing else, so
+    /// that they leave the feed's other draws as they were (see `new_parcel`).
+    names_rng: Rng,
     tables: Tables,
     watch: WatchNames,
     /// Active known shippers valid over the whole feed, by id.
@@ -460,6 +472,7 @@ impl FeedGenerator {
 
         FeedGenerator {
             clock_ms: config.start.timestamp_millis(),
+            names_rng: Rng::new(config.seed ^ 0x6E61_6D65_735F_726E),
             config,
             rng,
             tables: Tables::new(DESTINATIONS),
@@ -659,6 +672,18 @@ impl FeedGenerator {
             }
             consignee =
                 build::consignee(&mut self.rng, &self.tables, destination_index, destination);
+        }
+        // A mixed name replaces the drawn one. Its draws come from a stream of their own: the
+        // feed's other draws stay as without it until a disagreeing report of the other feed
+        // renames such a consignee (how many nicknames that tries depends on the name).
+        if self.config.new_name_share > 0.0 && self.names_rng.chance(self.config.new_name_share) {
+            for _ in 0..8 {
+                let mixed = build::mixed_person_name(&mut self.names_rng);
+                if !self.watch.is_listed(&mixed) {
+                    consignee.name = mixed;
+                    break;
+                }
+            }
         }
         if let Some(hit) = &watchlist_hit {
             match hit.party {

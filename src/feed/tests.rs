@@ -60,6 +60,61 @@ fn parse(report: &FeedReport) -> ParcelRecord {
     })
 }
 
+/// The consignee names of a feed's original reports: (all, distinct).
+fn consignee_names(reports: &[FeedReport]) -> (usize, usize) {
+    let names: Vec<String> = reports
+        .iter()
+        .filter(|report| report.kind == ReportKind::Original)
+        .map(|report| parse(report).consignee.name.to_string())
+        .collect();
+    let distinct: std::collections::HashSet<&String> = names.iter().collect();
+    (names.len(), distinct.len())
+}
+
+#[test]
+fn new_name_share_makes_most_consignee_names_new_and_zero_changes_nothing() {
+    let parcels = 4000;
+    let pooled = generate(config(3, parcels));
+    let explicit_zero = generate(FeedConfig {
+        new_name_share: 0.0,
+        ..config(3, parcels)
+    });
+    assert!(
+        pooled == explicit_zero,
+        "a share of 0 leaves the feed's bytes"
+    );
+    let mixed = generate(FeedConfig {
+        new_name_share: 1.0,
+        ..config(3, parcels)
+    });
+    let (pooled_names, pooled_distinct) = consignee_names(&pooled);
+    let (mixed_names, mixed_distinct) = consignee_names(&mixed);
+    assert_eq!(pooled_names, parcels);
+    assert_eq!(mixed_names, parcels);
+    // Same-culture names repeat within a few thousand parcels; mixed ones almost never.
+    assert!(
+        mixed_distinct * 100 >= mixed_names * 97,
+        "{mixed_distinct} distinct of {mixed_names} mixed names"
+    );
+    assert!(
+        mixed_distinct > pooled_distinct,
+        "{mixed_distinct} mixed against {pooled_distinct} pooled"
+    );
+    // Every mixed name is a given name and a surname of the pools, never a listed name.
+    let watch = WatchNames::new(watchlist_names());
+    for report in mixed.iter().filter(|r| r.kind == ReportKind::Original) {
+        let record = parse(report);
+        let words: Vec<&str> = record.consignee.name.split_whitespace().collect();
+        assert!(words.len() >= 2, "{}", record.consignee.name);
+        let planted = report
+            .planted
+            .watchlist_hit
+            .as_ref()
+            .is_some_and(|hit| hit.party == PlantedParty::Consignee);
+        assert!(planted || !watch.is_listed(&record.consignee.name));
+    }
+}
+
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let first = generate(config(7, 3000));
