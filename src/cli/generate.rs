@@ -18,7 +18,8 @@ use crate::feed::{FeedConfig, FeedGenerator};
 Shares per parcel (defaults): 10% exact replays, 30% reported by the other feed \
 (5% of those disagreeing on consignee or value), 2% amendments, 0.5% cancellations, \
 1% malformed records, 0.2% watch-list names, 5% known shippers, 1% values over the \
-de minimis threshold, 0.2% restricted goods.
+de minimis threshold, 0.2% restricted goods, 0% consignees with a name of two cultures \
+(--new-name-share).
 
 Example: parcel-screener generate --parcels 2000 --seed 7 | parcel-screener screen --input -")]
 pub struct GenerateArgs {
