@@ -1073,6 +1073,7 @@ impl NameIndex {
             *shape = (self.vocabulary.first_byte(id), self.vocabulary.text_len(id));
         }
         let shapes: &[(u8, usize)] = shapes;
+        let name_letters = InitialLetters::of(shapes.iter().copied());
         // Tokens that may take part in a compound pair, as bit sets.
         let (mut query_compound, mut candidate_compound) = (0u32, 0u32);
         if query.compounds {
@@ -1108,7 +1109,7 @@ impl NameIndex {
             let best = if query_compound & (1 << i) != 0 {
                 1.0
             } else {
-                initial_credit(shape, shapes)
+                initial_credit(shape, name_letters)
             };
             query_extra += weight * best;
         }
@@ -1120,7 +1121,7 @@ impl NameIndex {
             let best = if candidate_compound & (1 << j) != 0 {
                 1.0
             } else {
-                initial_credit(shape, &query.tokens)
+                initial_credit(shape, query.initial_letters)
             };
             candidate_extra += weight * best;
         }
@@ -1516,6 +1517,8 @@ struct QueryShape {
     compounds: bool,
     /// `letter_bit` of every token's first byte.
     letters: u64,
+    /// The same, for initials and for longer tokens apart (`initial_credit`).
+    initial_letters: InitialLetters,
 }
 
 /// The bit of a query token's position among the credits of a name (`CreditSlot::positions`):
@@ -1586,6 +1589,12 @@ impl QueryShape {
                 .tokens
                 .iter()
                 .fold(0, |letters, t| letters | letter_bit(t.text.as_bytes()[0])),
+            initial_letters: InitialLetters::of(
+                query
+                    .tokens
+                    .iter()
+                    .map(|t| (t.text.as_bytes()[0], t.text.len())),
+            ),
         }
     }
 }
@@ -1672,22 +1681,46 @@ fn for_each_deletion_key(token: &str, mut f: impl FnMut(u64)) {
     }
 }
 
+/// The first letters of one side's tokens, as `letter_bit`s: of its single-letter tokens
+/// (initials) and of its longer ones. All that [`initial_credit`] reads of the other side,
+/// so that it does not loop over that side's tokens for each token of this one.
+#[derive(Debug, Clone, Copy, Default)]
+struct InitialLetters {
+    initials: u64,
+    words: u64,
+}
+
+impl InitialLetters {
+    fn of(tokens: impl IntoIterator<Item = (u8, usize)>) -> Self {
+        tokens
+            .into_iter()
+            .fold(InitialLetters::default(), |mut letters, (first, len)| {
+                if len == 1 {
+                    letters.initials |= letter_bit(first);
+                } else {
+                    letters.words |= letter_bit(first);
+                }
+                letters
+            })
+    }
+}
+
 /// The most an unmatched token, given as (first byte, length), can still be credited against
 /// the other side's tokens: 1 for the same single letter, [`INITIAL_SIMILARITY`] for an
-/// initial against a word of that initial, 0 otherwise.
-fn initial_credit(token: (u8, usize), others: &[(u8, usize)]) -> f64 {
+/// initial against a word of that initial, 0 otherwise. (Only letters and digits, which
+/// `letter_bit` tells apart, start a token; a byte sharing another's bit could only raise the
+/// credit, which keeps it a bound.)
+fn initial_credit(token: (u8, usize), others: InitialLetters) -> f64 {
     let (first, len) = token;
-    let mut best = 0.0f64;
-    for &(other_first, other_len) in others {
-        if other_first == first && (len == 1 || other_len == 1) {
-            best = best.max(if len == other_len {
-                1.0
-            } else {
-                INITIAL_SIMILARITY
-            });
-        }
+    let bit = letter_bit(first);
+    if others.initials & bit != 0 {
+        return if len == 1 { 1.0 } else { INITIAL_SIMILARITY };
     }
-    best
+    if len == 1 && others.words & bit != 0 {
+        INITIAL_SIMILARITY
+    } else {
+        0.0
+    }
 }
 
 /// The bound of a name's score from each side's most reachable credit and total weight: the
@@ -1865,6 +1898,51 @@ mod tests {
         // The queries above reach pairs through first halves with an edit, not only exact ones.
         let reached = |query: &str| index.split_reaches(query).len();
         assert!(reached("AEORCARIBBEAN") > 0 && reached("ABDULRAHMN") > 0);
+    }
+
+    /// `initial_credit` from the other side's first letters against its definition, the
+    /// best credit over the other side's tokens one by one.
+    #[test]
+    fn initial_credit_from_letters_agrees_with_every_pair() {
+        fn pairwise(token: (u8, usize), others: &[(u8, usize)]) -> f64 {
+            let (first, len) = token;
+            let mut best = 0.0f64;
+            for &(other_first, other_len) in others {
+                if other_first == first && (len == 1 || other_len == 1) {
+                    let credit = if len == other_len {
+                        1.0
+                    } else {
+                        INITIAL_SIMILARITY
+                    };
+                    best = best.max(credit);
+                }
+            }
+            best
+        }
+        let shapes: Vec<(u8, usize)> = [b'A', b'B', b'Z', b'0', b'9']
+            .iter()
+            .flat_map(|&first| [1usize, 2, 7].map(|len| (first, len)))
+            .collect();
+        let mut others: Vec<Vec<(u8, usize)>> = vec![vec![]];
+        for &a in &shapes {
+            others.push(vec![a]);
+            for &b in &shapes {
+                others.push(vec![a, b]);
+            }
+        }
+        let mut credited = 0;
+        for &token in &shapes {
+            for side in &others {
+                let expected = pairwise(token, side);
+                let found = initial_credit(token, InitialLetters::of(side.iter().copied()));
+                assert_eq!(found, expected, "{token:?} against {side:?}");
+                credited += usize::from(expected > 0.0);
+            }
+        }
+        assert!(
+            credited > 100,
+            "the cases include credited ones: {credited}"
+        );
     }
 
     #[test]
