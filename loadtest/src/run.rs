@@ -118,8 +118,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SHARE")]
     pub known_shipper_share: Option<f64>,
     /// Share of parcels whose consignee has a given name and a surname from two cultures
-    /// drawn at random: nearly every such name is new to the screener, as most consignees
-    /// of a real feed are, while the default feed's names repeat (default 0).
+    /// drawn at random: most such names are new to the screener, as most consignees of a
+    /// real feed are, while the default feed's names repeat (default 0).
     #[arg(long, value_name = "SHARE")]
     pub new_name_share: Option<f64>,
     /// Share of parcels declared over the de minimis threshold.

@@ -44,9 +44,9 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub clean: bool,
     /// Share of parcels whose consignee has a given name and a surname from two cultures
-    /// drawn at random: nearly every such name is new to the screener, as most consignees
-    /// of a real feed are, while the default feed's names repeat (default 0, which leaves
-    /// a seed's feed unchanged).
+    /// drawn at random: most such names are new to the screener, as most consignees of a
+    /// real feed are, while the default feed's names repeat (default 0, which leaves a
+    /// seed's feed unchanged).
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     pub new_name_share: f64,
 }
