@@ -1033,10 +1033,11 @@ impl NameIndex {
         let mut candidate_total = 0.0f64;
         let mut candidate_extra = 0.0f64;
         let mut previous_shared = false;
+        let query_letters = query.letters.all();
         for &id in name_tokens {
             let weight = self.vocabulary.weight(id) as f64;
             candidate_total += weight;
-            let shared = query.letters & letter_bit(self.vocabulary.first_byte(id)) != 0;
+            let shared = query_letters & letter_bit(self.vocabulary.first_byte(id)) != 0;
             if shared || (query.compounds && previous_shared) {
                 candidate_extra += weight;
             }
@@ -1121,7 +1122,7 @@ impl NameIndex {
             let best = if candidate_compound & (1 << j) != 0 {
                 1.0
             } else {
-                initial_credit(shape, query.initial_letters)
+                initial_credit(shape, query.letters)
             };
             candidate_extra += weight * best;
         }
@@ -1515,10 +1516,9 @@ struct QueryShape {
     tokens: Vec<(u8, usize)>,
     weights: Vec<f32>,
     compounds: bool,
-    /// `letter_bit` of every token's first byte.
-    letters: u64,
-    /// The same, for initials and for longer tokens apart (`initial_credit`).
-    initial_letters: InitialLetters,
+    /// `letter_bit` of every token's first byte, for initials and for longer tokens apart
+    /// (`initial_credit`); `InitialLetters::all` for both.
+    letters: InitialLetters,
 }
 
 /// The bit of a query token's position among the credits of a name (`CreditSlot::positions`):
@@ -1577,24 +1577,16 @@ impl QueryShape {
     }
 
     fn new(query: &PreparedQuery) -> Self {
+        let tokens: Vec<(u8, usize)> = query
+            .tokens
+            .iter()
+            .map(|t| (t.text.as_bytes()[0], t.text.len()))
+            .collect();
         QueryShape {
-            tokens: query
-                .tokens
-                .iter()
-                .map(|t| (t.text.as_bytes()[0], t.text.len()))
-                .collect(),
+            letters: InitialLetters::of(tokens.iter().copied()),
+            tokens,
             weights: query.tokens.iter().map(|t| t.weight).collect(),
             compounds: query.compound_possible,
-            letters: query
-                .tokens
-                .iter()
-                .fold(0, |letters, t| letters | letter_bit(t.text.as_bytes()[0])),
-            initial_letters: InitialLetters::of(
-                query
-                    .tokens
-                    .iter()
-                    .map(|t| (t.text.as_bytes()[0], t.text.len())),
-            ),
         }
     }
 }
@@ -1702,6 +1694,11 @@ impl InitialLetters {
                 }
                 letters
             })
+    }
+
+    /// The first letters of all the tokens, initials or not.
+    fn all(self) -> u64 {
+        self.initials | self.words
     }
 }
 
