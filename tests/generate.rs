@@ -204,3 +204,42 @@ fn generated_clean_feed_is_rarely_held_on_watch_lists() {
         rate * 100.0
     );
 }
+
+#[test]
+fn a_share_out_of_range_is_refused_naming_the_option() {
+    for (share, problem) in [
+        ("30", "a share is a number from 0 to 1 (0.3 for 30%)"),
+        ("-0.5", "a share is a number from 0 to 1 (0.3 for 30%)"),
+        ("NaN", "a share is a number from 0 to 1 (0.3 for 30%)"),
+        ("lots", "a share is a number from 0 to 1, not \"lots\""),
+    ] {
+        let output = binary()
+            .args(["generate", "--parcels", "10"])
+            // `=`: a separate "-0.5" would be read as a flag.
+            .arg(format!("--new-name-share={share}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run generate");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "share {share}: {stderr}");
+        assert!(
+            stderr.contains("'--new-name-share <SHARE>'") && stderr.contains(problem),
+            "share {share}: {stderr}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "share {share}: a feed was written"
+        );
+    }
+    for share in ["0", "1", "0.25"] {
+        let output = binary()
+            .args(["generate", "--parcels", "10", "--new-name-share", share])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run generate");
+        assert!(output.status.success(), "share {share}");
+        assert!(!output.stdout.is_empty(), "share {share}: no feed");
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parcel_screener::config::Config;
-use parcel_screener::feed::{FeedConfig, FeedGenerator, FeedReport};
+use parcel_screener::feed::{parse_share, FeedConfig, FeedGenerator, FeedReport};
 
 use crate::account::{account, Entry};
 use crate::collect::{copy_key, Collector, CopyKey, DecisionKey, Mode};
@@ -94,39 +94,39 @@ pub struct RunArgs {
     pub backlog: Option<PathBuf>,
 
     /// Share of parcels replayed exactly (same bytes).
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub duplicate_share: Option<f64>,
     /// Share of parcels also reported by the other feed.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub cross_feed_share: Option<f64>,
     /// Of the other feed's reports, the share that disagree (consignee or value).
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub disagree_share: Option<f64>,
     /// Share of parcels amended.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub amend_share: Option<f64>,
     /// Share of parcels cancelled.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub cancel_share: Option<f64>,
     /// Share of parcels followed by a malformed record.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub malformed_share: Option<f64>,
     /// Share of parcels with a watch-list name as shipper or consignee.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub watchlist_hit_share: Option<f64>,
     /// Share of parcels shipped by an enrolled known shipper.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub known_shipper_share: Option<f64>,
     /// Share of parcels whose consignee has a given name and a surname from two cultures
     /// drawn at random: most such names are new to the screener, as most consignees of a
     /// real feed are, while the default feed's names repeat (default 0).
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub new_name_share: Option<f64>,
     /// Share of parcels declared over the de minimis threshold.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub value_over_share: Option<f64>,
     /// Share of parcels carrying restricted goods.
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub restricted_goods_share: Option<f64>,
 }
 

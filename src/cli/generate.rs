@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::feed::{FeedConfig, FeedGenerator};
+use crate::feed::{parse_share, FeedConfig, FeedGenerator};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -47,7 +47,7 @@ pub struct GenerateArgs {
     /// drawn at random: most such names are new to the screener, as most consignees of a
     /// real feed are, while the default feed's names repeat (default 0, which leaves a
     /// seed's feed unchanged).
-    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share)]
     pub new_name_share: f64,
 }
 

@@ -143,7 +143,8 @@ impl FeedConfig {
         }
     }
 
-    /// Shares clamped to `[0, 1]`, NaN as 0.
+    /// Shares clamped to `[0, 1]`, NaN as 0: for configurations built in code. The command
+    /// lines refuse such shares first ([`parse_share`]).
     fn sanitized(self) -> Self {
         let share = |value: f64| {
             if value.is_nan() {
@@ -167,6 +168,22 @@ impl FeedConfig {
             ..self
         }
     }
+}
+
+/// A share given on the command line (`--new-name-share 0.3`): a number from 0 to 1. For
+/// clap's `value_parser`, whose error then names the option: a share of 30 or of -1 is
+/// refused rather than clamped, since it is most likely a percentage or a typo.
+pub fn parse_share(text: &str) -> Result<f64, String> {
+    let share: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("a share is a number from 0 to 1, not {text:?}"))?;
+    if !(0.0..=1.0).contains(&share) {
+        return Err(format!(
+            "a share is a number from 0 to 1 (0.3 for 30%), not {text:?}"
+        ));
+    }
+    Ok(share)
 }
 
 /// What a report is, for accounting and tests.

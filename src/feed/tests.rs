@@ -579,3 +579,17 @@ fn no_parcels_no_reports_and_odd_shares_do_not_panic() {
     let reports = generate(odd);
     assert_eq!(reports.len(), 1000);
 }
+
+#[test]
+fn parse_share_takes_zero_to_one_and_refuses_the_rest() {
+    assert_eq!(parse_share("0"), Ok(0.0));
+    assert_eq!(parse_share("1"), Ok(1.0));
+    assert_eq!(parse_share(" 0.3 "), Ok(0.3));
+    for refused in ["1.0001", "-0.1", "30", "NaN", "inf", "", "0,3", "30%"] {
+        let error = parse_share(refused).expect_err(refused);
+        assert!(
+            error.contains(&format!("{refused:?}")),
+            "{refused}: {error}"
+        );
+    }
+}
