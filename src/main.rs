@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     match parcel_screener::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", parcel_screener::cli::describe_error(&error));
             ExitCode::from(2)
         }
     }

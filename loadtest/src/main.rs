@@ -109,7 +109,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("loadtest: error: {error:#}");
+            eprintln!(
+                "loadtest: error: {}",
+                parcel_screener::cli::describe_error(&error)
+            );
             ExitCode::from(2)
         }
     }

@@ -63,6 +63,22 @@ pub enum Command {
 }
 
 /// Runs the parsed command line. Returns the process exit code.
+/// An error and its causes on one line, `: `-separated, for the binaries' last words: each
+/// cause is left out when the message before it already quotes it. Most of the project's
+/// errors say their source themselves (`cannot read {path}: {source}`), and anyhow's `{:#}`
+/// printed every such cause twice.
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    message
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Needs no configuration (an operator may hash a token anywhere).
     if let Command::Tokens(command) = &cli.command {
