@@ -62,7 +62,6 @@ pub enum Command {
     Tokens(tokens::TokensCommand),
 }
 
-/// Runs the parsed command line. Returns the process exit code.
 /// An error and its causes on one line, `: `-separated, for the binaries' last words: each
 /// cause is left out when the message before it already quotes it. Most of the project's
 /// errors say their source themselves (`cannot read {path}: {source}`), and anyhow's `{:#}`
@@ -79,6 +78,7 @@ pub fn describe_error(error: &anyhow::Error) -> String {
     message
 }
 
+/// Runs the parsed command line. Returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Needs no configuration (an operator may hash a token anywhere).
     if let Command::Tokens(command) = &cli.command {
